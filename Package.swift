@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// mergetune: a Swift workbench for the hyperparameters of model merging.
+// Module map and dependency direction: ../shared/DESIGN.md ("Layout").
+import PackageDescription
+
+let package = Package(
+    name: "mergetune",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mergetune", targets: ["mergetune"]),
+        .executable(name: "mergetune-bench", targets: ["mergetune-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+    ],
+    targets: [
+        // GSL (+ OpenBLAS as its CBLAS) behind a C shim; only Numerics imports it.
+        .systemLibrary(name: "CGSL", path: "Sources/CGSL"),
+        .target(name: "Numerics", dependencies: ["CGSL"]),
+        .target(name: "SafeTensors"),
+        .target(name: "Fusion", dependencies: ["SafeTensors", "Numerics"]),
+        .target(name: "Surrogate", dependencies: ["Numerics"]),
+        .target(name: "Optimizers", dependencies: ["Numerics"]),
+        .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "StudyEngine", dependencies: [
+            "Optimizers", "Surrogate", "Ledger", "Fusion",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        .executableTarget(name: "mergetune", dependencies: [
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "mergetune-bench", dependencies: [
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FusionTests", dependencies: ["Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
+        .testTarget(name: "StudyEngineTests", dependencies: ["StudyEngine"]),
+        .testTarget(name: "CLITests", dependencies: ["mergetune"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Fusion: see ../shared/DESIGN.md

@@ -1,0 +1,1 @@
+// Ledger: see ../shared/DESIGN.md

@@ -1,0 +1,1 @@
+// Optimizers: see ../shared/DESIGN.md

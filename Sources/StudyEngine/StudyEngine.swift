@@ -1,0 +1,1 @@
+// StudyEngine: see ../shared/DESIGN.md

@@ -1,0 +1,1 @@
+// Surrogate: see ../shared/DESIGN.md

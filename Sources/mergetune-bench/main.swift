@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// Benchmarks: every speed or memory claim of mergetune comes from one of these subcommands.
+struct MergeTuneBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mergetune-bench",
+        abstract: "Benchmarks for mergetune (run with -c release).",
+        subcommands: []
+    )
+}
+MergeTuneBench.main()
