@@ -10,7 +10,7 @@
 #include <gsl/gsl_permutation.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_eigen.h>
-#include <gsl/gsl_blas.h>
+#include <gsl/gsl_blas.h>  // declares cblas_*; OpenBLAS provides them at link time
 #include <gsl/gsl_multimin.h>
 #include <gsl/gsl_min.h>
 #include <gsl/gsl_qrng.h>
@@ -20,6 +20,7 @@
 #include <gsl/gsl_sf_erf.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
+#include <gsl/gsl_fit.h>
 
 static inline const gsl_rng_type *cgsl_rng_mt19937(void) { return gsl_rng_mt19937; }
 static inline const gsl_qrng_type *cgsl_qrng_sobol(void) { return gsl_qrng_sobol; }

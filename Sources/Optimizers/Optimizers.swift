@@ -1,1 +1,0 @@
-// Optimizers: see ../shared/DESIGN.md
