@@ -32,9 +32,17 @@ public struct PreparedStudy: Sendable {
     /// For tests and embedders: objectives built by the caller, in the spec's order.
     public init(spec: StudySpec, objectives: [any Objective]) throws {
         precondition(spec.objectives.count == objectives.count)
-        self.spec = spec
+        var resolved = spec
+        // Two-weight landscapes get the sum-to-one analysis unless the spec names other weights.
+        for (i, objective) in objectives.enumerated() where resolved.objectives[i].sumToOne == nil {
+            let names = objective.space.names
+            if names.contains("vl_weight") && names.contains("exp_weight") {
+                resolved.objectives[i].sumToOne = ["vl_weight", "exp_weight"]
+            }
+        }
+        self.spec = resolved
         self.objectives = objectives
-        try PreparedStudy.validate(spec, objectives)
+        try PreparedStudy.validate(resolved, objectives)
     }
 
     /// Builds the objectives of a spec. At launch the landscape checksums are recorded in the
@@ -51,9 +59,6 @@ public struct PreparedStudy: Sendable {
                     throw SpecError(file: spec.source, key: "\(key).landscape", "\(path) changed since study '\(spec.name)' started (checksum \(sum), recorded \(recorded)); restore it or start a new study")
                 }
                 resolved.objectives[i].landscapeChecksum = sum
-            }
-            if o.sumToOne == nil, objective.space.names.contains("vl_weight"), objective.space.names.contains("exp_weight") {
-                resolved.objectives[i].sumToOne = ["vl_weight", "exp_weight"]
             }
             objectives.append(objective)
         }
