@@ -72,6 +72,9 @@ public final class StudyRunner: Sendable {
                         throw StudyError.badRecord("run \(claim.run.id!) names objective id \(claim.run.objective)")
                     }
                     try execute(claim, entry.objective, shared: shared)
+                } catch LedgerError.lostClaim {
+                    // Another process judged us dead and took the run over; it owns it now.
+                    continue
                 } catch {
                     shared.fail(error)
                     return
