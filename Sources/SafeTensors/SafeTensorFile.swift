@@ -131,6 +131,25 @@ public struct TensorRef: Sendable {
     }
     public func release() { file.release(info) }
     public func prefetch() { file.prefetch(info) }
+
+    /// Reads elements [from, from+count) as Float, then drops their pages from the resident
+    /// set: streaming a model through this keeps memory bounded by the buffers.
+    public func readFloatsAndRelease(from: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        file.readFloats(info, from: from, count: count, into: dst)
+        let size = info.dtype.itemSize
+        file.mapping.release(offset: file.header.dataOffset + info.dataStart + from * size, count: count * size)
+    }
+
+    /// Raw bytes of elements [from, from+count).
+    public func rawBytes(from: Int, count: Int) -> UnsafeRawBufferPointer {
+        let size = info.dtype.itemSize
+        let all = file.rawBytes(info)
+        return UnsafeRawBufferPointer(rebasing: all[(from * size)..<((from + count) * size)])
+    }
+    public func releaseElements(from: Int, count: Int) {
+        let size = info.dtype.itemSize
+        file.mapping.release(offset: file.header.dataOffset + info.dataStart + from * size, count: count * size)
+    }
 }
 
 /// A checkpoint: a single .safetensors file, or a directory with `model.safetensors`
