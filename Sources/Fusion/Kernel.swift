@@ -52,8 +52,8 @@ public struct TensorKernel: Sendable {
         self.density = Float(density)
         keyV = dareKey(seed: seed, tensor: tensor, model: 0)
         keyR = dareKey(seed: seed, tensor: tensor, model: 1)
-        // mergekit: k = int(density × numel); density ≥ 1 keeps everything.
-        k = Int(density * Double(count))
+        // mergekit 0.1.5: k = max(1, int(density × numel)); density ≥ 1 keeps everything.
+        k = max(1, Int(density * Double(count)))
         if !sparsifies { thrV = 0; thrR = 0 }
         if config.rescale == .inverseDensity && sparsifies { scaleV = 1 / Float(density); scaleR = scaleV }
     }
@@ -122,8 +122,8 @@ public struct TensorKernel: Sendable {
             (binV, aboveV) = Self.findBin(histV, k: k)
             (binR, aboveR) = Self.findBin(histR, k: k)
         case .magnitudeLow:
-            thrV = k == 0 ? UInt32.max : binV << 16 | Self.findBin(histV, k: k - aboveV).0
-            thrR = k == 0 ? UInt32.max : binR << 16 | Self.findBin(histR, k: k - aboveR).0
+            thrV = binV << 16 | Self.findBin(histV, k: k - aboveV).0
+            thrR = binR << 16 | Self.findBin(histR, k: k - aboveR).0
             histV = []; histR = []
         case .l1:
             // mergekit's rescaled_masked_tensor: scale by old/new L1 unless either is < 1e-7.
