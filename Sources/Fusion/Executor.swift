@@ -22,7 +22,7 @@ public struct MergeOptions: Sendable {
                 maxShardBytes: Int = 5_000_000_000, outputDType: DType? = nil, passThroughUnpaired: Bool = false,
                 overwrite: Bool = false, copyConfigFiles: Bool = true) {
         self.threads = max(1, threads)
-        self.chunkElements = max(1024, chunkElements)
+        self.chunkElements = max(16, chunkElements)
         self.maxShardBytes = maxShardBytes
         self.outputDType = outputDType
         self.passThroughUnpaired = passThroughUnpaired
