@@ -210,8 +210,9 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
     }
     let statsSeconds = Date().timeIntervalSince(start)
     let coefficients = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats)
+    let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
     return try merge(pairing: pairing, spec: spec, coefficients: coefficients, to: output, options: options,
-                     inputs: (base.path, vlm.path, expert.path), vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
+                     inputs: (abs(base.path), abs(vlm.path), abs(expert.path)), vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
 }
 
 /// Merge with coefficients already resolved (the study engine can reuse a pairing and stats).
