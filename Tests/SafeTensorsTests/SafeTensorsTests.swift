@@ -245,3 +245,27 @@ final class IndexAndWriterTests: XCTestCase {
         XCTAssertNil(parseByteSize("lots"))
     }
 }
+
+/// Replays hostile inputs (hand-made edge cases and anything `Fuzz/run.sh` found, copied
+/// into Fixtures/fuzz): each must be rejected with an error naming the file, never crash,
+/// hang or allocate in proportion to the sizes it claims.
+final class FuzzRegressionTests: XCTestCase {
+    func testHostileInputsAreRejected() throws {
+        let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/fuzz")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 19)
+        for name in files {
+            let path = dir.appendingPathComponent(name).path
+            if name.hasSuffix(".json") {
+                let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+                XCTAssertThrowsError(try bytes.withUnsafeBytes { try ShardIndex.parse($0, file: path) }, name) { e in
+                    XCTAssertTrue("\(e)".contains(path), "\(e)")
+                }
+            } else {
+                XCTAssertThrowsError(try SafeTensorFile(path: path), name) { e in
+                    XCTAssertTrue("\(e)".contains(path), "\(e)")
+                }
+            }
+        }
+    }
+}
