@@ -1,1 +1,0 @@
-// Placeholder so the fusion branch builds before the lead commits Numerics; delete on merge.
