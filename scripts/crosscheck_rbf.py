@@ -30,7 +30,7 @@ NEEDS_EPSILON = {"multiquadric", "inverse_multiquadric", "inverse_quadratic", "g
 def score2(x):
     # An accuracy-like landscape with one basin (values 0.2..0.8).
     v, e = x[..., 0], x[..., 1]
-    return 0.5 + 0.25 * np.exp(-((v - 1.1) ** 2 + (e - 0.6) ** 2)) - 0.08 * (v + e - 1.5) ** 2 + 0.02 * np.sin(3 * v)
+    return 0.5 + 0.25 * np.exp(-((v - 1.1) ** 2 + (e - 0.6) ** 2)) - 0.04 * (v + e - 1.5) ** 2 + 0.02 * np.sin(3 * v)
 
 
 def score3(x):
