@@ -258,37 +258,63 @@ public struct RBFInterpolator: Sendable {
     }
 
     /// The interpolant at one point (which must have `dimension` coordinates). Allocates
-    /// nothing: the polynomial's coordinates are computed on the fly.
+    /// nothing; the kernel is chosen once per call, outside the loop over centers.
     public func callAsFunction(_ x: [Double]) -> Double {
         precondition(x.count == dimension, "point of \(x.count) coordinates for a \(dimension)-D interpolator")
-        let d = dimension
-        var total = 0.0
-        x.withUnsafeBufferPointer { xb in
-            scaledCenters.withUnsafeBufferPointer { cb in
-                kernelCoefficients.withUnsafeBufferPointer { ab in
-                    for i in 0..<ab.count {
-                        var s = 0.0
-                        let base = i * d
-                        for k in 0..<d {
-                            let diff = xb[k] * epsilon - cb[base + k]
-                            s += diff * diff
-                        }
-                        total += ab[i] * kernel(s.squareRoot())
-                    }
-                }
+        return x.withUnsafeBufferPointer { xb -> Double in
+            let radial: Double
+            switch kernel {
+            case .linear: radial = kernelSum(xb) { -$0 }
+            case .thinPlateSpline: radial = kernelSum(xb) { $0 == 0 ? 0 : $0 * $0 * Foundation.log($0) }
+            case .cubic: radial = kernelSum(xb) { $0 * $0 * $0 }
+            case .quintic: radial = kernelSum(xb) { -($0 * $0 * $0 * $0 * $0) }
+            case .multiquadric: radial = kernelSum(xb) { -($0 * $0 + 1).squareRoot() }
+            case .inverseMultiquadric: radial = kernelSum(xb) { 1 / ($0 * $0 + 1).squareRoot() }
+            case .inverseQuadratic: radial = kernelSum(xb) { 1 / ($0 * $0 + 1) }
+            case .gaussian: radial = kernelSum(xb) { Foundation.exp(-($0 * $0)) }
             }
-            powers.withUnsafeBufferPointer { pb in
-                for j in 0..<monomials {
-                    var p = 1.0
+            return radial + polynomialSum(xb)
+        }
+    }
+
+    /// Σᵢ aᵢ φ(‖εx − εyᵢ‖), with φ inlined by the caller's switch.
+    @inline(__always)
+    private func kernelSum(_ xb: UnsafeBufferPointer<Double>, _ phi: (Double) -> Double) -> Double {
+        let d = dimension, eps = epsilon
+        return scaledCenters.withUnsafeBufferPointer { cb in
+            kernelCoefficients.withUnsafeBufferPointer { ab in
+                var total = 0.0
+                var base = 0
+                for i in 0..<ab.count {
+                    var s = 0.0
                     for k in 0..<d {
-                        let e = pb[j * d + k]
-                        if e != 0 { p *= Self.power((xb[k] - shift[k]) / scale[k], e) }
+                        let diff = xb[k] * eps - cb[base + k]
+                        s += diff * diff
                     }
-                    total += polynomialCoefficients[j] * p
+                    total += ab[i] * phi(s.squareRoot())
+                    base += d
                 }
+                return total
             }
         }
-        return total
+    }
+
+    /// Σⱼ bⱼ pⱼ((x − shift)/scale).
+    @inline(__always)
+    private func polynomialSum(_ xb: UnsafeBufferPointer<Double>) -> Double {
+        let d = dimension
+        return powers.withUnsafeBufferPointer { pb in
+            var total = 0.0
+            for j in 0..<monomials {
+                var p = 1.0
+                for k in 0..<d {
+                    let e = pb[j * d + k]
+                    if e != 0 { p *= Self.power((xb[k] - shift[k]) / scale[k], e) }
+                }
+                total += polynomialCoefficients[j] * p
+            }
+            return total
+        }
     }
 
     /// The interpolant at many points.
