@@ -50,26 +50,29 @@ def main():
     os.makedirs(out, exist_ok=True)
     note = "Not a measurement: a stand-in until measured landscapes exist (scripts/make_analytic_landscapes.py)."
 
-    rows = [((v, e), -branin(-5 + 7.5 * v, 7.5 * e)) for v in WEIGHTS for e in WEIGHTS]
+    # Each function is mapped affinely to an accuracy-like score (higher is better, within
+    # [0, 1]) so that relative regrets in percent read as in the paper; affine maps change
+    # neither normalized regret nor RoR.
+    rows = [((v, e), 0.8 - branin(-5 + 7.5 * v, 7.5 * e) / 400) for v in WEIGHTS for e in WEIGHTS]
     write(os.path.join(out, "ta_branin_5x5.csv"), [
         "Analytic function Branin sampled on a 5x5 grid; not a measurement.",
-        "score = -branin(x1, x2) with x1 = -5 + 7.5*vl_weight, x2 = 7.5*exp_weight (Branin's box [-5,10]x[0,15]).",
+        "score = 0.8 - branin(x1, x2)/400 with x1 = -5 + 7.5*vl_weight, x2 = 7.5*exp_weight (Branin's box [-5,10]x[0,15]).",
         "Grid: vl_weight, exp_weight in {0, 0.5, 1, 1.5, 2} (the paper's 5 weight levels; values chosen here).",
         note,
     ], [(0, 2), (0, 2)], ["vl_weight", "exp_weight"], rows)
 
-    rows = [((v, e), -six_hump_camel(-3 + 3 * v, -2 + 2 * e)) for v in WEIGHTS for e in WEIGHTS]
+    rows = [((v, e), 0.8 - (six_hump_camel(-3 + 3 * v, -2 + 2 * e) + 1.0316) / 220) for v in WEIGHTS for e in WEIGHTS]
     write(os.path.join(out, "ta_six_hump_camel_5x5.csv"), [
         "Analytic function six-hump camel sampled on a 5x5 grid; not a measurement.",
-        "score = -camel(x1, x2) with x1 = -3 + 3*vl_weight, x2 = -2 + 2*exp_weight (the box [-3,3]x[-2,2]).",
+        "score = 0.8 - (camel(x1, x2) + 1.0316)/220 with x1 = -3 + 3*vl_weight, x2 = -2 + 2*exp_weight (the box [-3,3]x[-2,2]).",
         "Grid: vl_weight, exp_weight in {0, 0.5, 1, 1.5, 2} (the paper's 5 weight levels; values chosen here).",
         note,
     ], [(0, 2), (0, 2)], ["vl_weight", "exp_weight"], rows)
 
-    rows = [((v, e, d), -hartmann3([v / 2, e / 2, d])) for v in WEIGHTS for e in WEIGHTS for d in DENSITIES]
+    rows = [((v, e, d), 0.2 - hartmann3([v / 2, e / 2, d]) / 5) for v in WEIGHTS for e in WEIGHTS for d in DENSITIES]
     write(os.path.join(out, "ties_hartmann3_5x5x4.csv"), [
         "Analytic function Hartmann-3 sampled on a 5x5x4 grid; not a measurement.",
-        "score = -hartmann3(vl_weight/2, exp_weight/2, density) (Hartmann-3's box [0,1]^3).",
+        "score = 0.2 - hartmann3(vl_weight/2, exp_weight/2, density)/5 (Hartmann-3's box [0,1]^3).",
         "Grid: vl_weight, exp_weight in {0, 0.5, 1, 1.5, 2}; density in {0.1, 0.4, 0.7, 1} (5 and 4 levels as in the paper; values chosen here).",
         note,
     ], [(0, 2), (0, 2), (0.1, 1)], ["vl_weight", "exp_weight", "density"], rows)
