@@ -16,7 +16,7 @@ public enum OptimizerFactory {
     /// The default `local_budget` of the multi-start local searches (see docs/optimizers.md for
     /// the measurements behind it).
     public static let defaultLocalBudget: [String: LocalBudget] = [
-        "cmaes": .fraction(0.5), "pattern": .fraction(0.5), "powell": .fraction(0.5),
+        "cmaes": .unlimited, "pattern": .unlimited, "powell": .unlimited,
     ]
 
     /// A fresh optimizer for a run of `budget` evaluations in `dimension` parameters.

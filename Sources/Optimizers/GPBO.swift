@@ -6,9 +6,9 @@ public struct GPBOSettings: Sendable, Equatable {
     /// Scrambled-Sobol initial design size (`initial_points`): 2d + 1.
     public var initialPoints: Int
     /// Sobol candidates scored by log EI each ask (`candidates`).
-    public var candidates = 1024
+    public var candidates = 512
     /// Best candidates polished by Nelder-Mead (`polish_starts`).
-    public var polishStarts = 3
+    public var polishStarts = 2
     /// Fixed hyperparameter starts besides the warm start (`hyper_starts`).
     public var hyperStarts = 2
     /// Noise variance floor, in standardized score units.
@@ -104,10 +104,25 @@ public final class GPBO: Optimizer {
         while first > 0, fits[first - 1] == nil, usesModel(prefix: first - 1) { first -= 1 }
         for k in first...prefix {
             guard let (x, y, _) = data(prefix: k) else { continue }
-            var starts = fixedStarts()
-            if let warm = fits[k - 1] { starts.insert(warm, at: 0) }
-            fits[k] = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
-                                          noiseFloor: settings.noiseFloor, starts: starts)
+            // Steady state: BFGS from the warm start only. The fixed starts run too when there is no
+            // warm start, while the data set is small (n ≤ 3·initialPoints, where fits are cheap and
+            // modes move most), and whenever the warm fit did not converge or hit a bound.
+            let fixed = fixedStarts()
+            if let warm = fits[k - 1], k > 3 * settings.initialPoints {
+                let r = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
+                                            noiseFloor: settings.noiseFloor, starts: [warm])
+                if r.converged && !r.atBound {
+                    fits[k] = r.theta
+                } else {
+                    let again = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
+                                                    noiseFloor: settings.noiseFloor, starts: fixed)
+                    fits[k] = again.value < r.value ? again.theta : r.theta
+                }
+            } else {
+                let starts = (fits[k - 1].map { [$0] } ?? []) + fixed
+                fits[k] = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
+                                              noiseFloor: settings.noiseFloor, starts: starts).theta
+            }
         }
         return fits[prefix] ?? fixedStarts()[0]
     }
@@ -131,7 +146,7 @@ public final class GPBO: Optimizer {
             for _ in 0..<settings.candidates { cands += rng.uniformPoint(dimension: d) }
         }
         let ranked = y.indices.sorted { y[$0] > y[$1] }
-        let local = min(max(settings.candidates / 8, 16), 128)
+        let local = min(max(settings.candidates / 8, 16), 64)
         for k in 0..<local {
             let i = ranked[k % min(3, ranked.count)]
             let sd = k % 2 == 0 ? 0.05 : 0.005
@@ -156,7 +171,7 @@ public final class GPBO: Optimizer {
         for k in 0..<min(settings.polishStarts, m) {
             let start = Array(cands[(order[k] * d)..<(order[k] * d + d)])
             guard let r = try? minimizeNelderMead(start: start, stepSizes: Array(repeating: 0.02, count: d),
-                                                  sizeTolerance: 1e-5, maxIterations: 40 * d, acquisition) else { continue }
+                                                  sizeTolerance: 1e-4, maxIterations: 25 * d, acquisition) else { continue }
             let c = clampUnit(r.x)
             let v = -acquisition(c)
             if v > bestScore { bestScore = v; bestPoint = c }

@@ -156,18 +156,23 @@ struct GaussianProcess {
     }
 
     /// Fits θ by minimizing `objective` with BFGS from each start; the best end point wins.
+    /// `converged`: BFGS's gradient test passed at the winner; `atBound`: some θ ended at its box.
     static func fit(inputs: [Double], targets: [Double], dimension d: Int, noiseFloor: Double,
-                    starts: [[Double]]) -> [Double] {
-        var best: (value: Double, theta: [Double])? = nil
+                    starts: [[Double]]) -> (theta: [Double], value: Double, converged: Bool, atBound: Bool) {
+        var best: (value: Double, theta: [Double], converged: Bool)? = nil
         for s in starts {
             let r = try? minimizeBFGS(start: s, initialStep: 0.5, lineSearchTolerance: 0.1,
-                                      gradientTolerance: 1e-3, maxIterations: 60) { th in
+                                      gradientTolerance: 1e-2, maxIterations: 50) { th in
                 objective(theta: th, inputs: inputs, targets: targets, dimension: d, noiseFloor: noiseFloor)
             }
             guard let r, r.value.isFinite else { continue }
-            if best == nil || r.value < best!.value { best = (r.value, clampTheta(r.x, dimension: d)) }
+            if best == nil || r.value < best!.value { best = (r.value, clampTheta(r.x, dimension: d), r.converged) }
         }
-        return best?.theta ?? starts[0]
+        guard let best else { return (starts[0], .infinity, false, false) }
+        let b = bounds(dimension: d)
+        // The noise's lower bound is a legitimate optimum for deterministic objectives.
+        let atBound = (0..<(d + 1)).contains { best.theta[$0] <= b[$0].0 + 1e-6 || best.theta[$0] >= b[$0].1 - 1e-6 }
+        return (best.theta, best.value, best.converged, atBound)
     }
 
     /// Posterior mean and standard deviation of the latent function at m points (row-major m × d).

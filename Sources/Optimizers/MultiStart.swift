@@ -103,18 +103,24 @@ public enum LocalBudget: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Optimizers built on the multi-start driver report how many local runs they began.
+public protocol MultiStartReporting {
+    /// Local runs begun up to the last asked point (1 = the first run, no restart yet).
+    var localRuns: Int { get }
+}
+
 /// Multi-start driver for the local searches (CMA-ES, pattern search, Powell): starts at a
 /// uniform random point, runs the local search until it converges or spends its local budget,
 /// then restarts from a new random point, for as long as it is asked. The runner enforces the
 /// run's budget N; the driver never stops asking sensible points.
-final class MultiStartOptimizer: Optimizer {
+final class MultiStartOptimizer: Optimizer, MultiStartReporting {
     let dimension: Int
     let seed: UInt64
     let localLimit: Int?
     let search: any LocalSearch
     private var history: TrialHistory
-    /// Restarts begun in the last `ask()` replay (for tests and reports).
-    private(set) var restartsInLastAsk = 0
+    /// Local runs begun before the last asked point (1 = no restart yet).
+    private(set) var localRuns = 0
 
     init(dimension: Int, budget: Int, seed: UInt64, localBudget: LocalBudget, search: any LocalSearch) {
         self.dimension = dimension; self.seed = seed; self.search = search
@@ -135,7 +141,7 @@ final class MultiStartOptimizer: Optimizer {
                 try search.run(start: start, restart: restart, rng: rng, oracle: oracle)
                 if let stop = oracle.deferredStop { throw stop }
             } catch LocalStop.needs(let x) {
-                restartsInLastAsk = restart
+                localRuns = restart + 1
                 return x
             } catch LocalStop.localBudgetSpent {
             }

@@ -10,6 +10,8 @@ public enum TestFunctionRun {
         public var curve: [Double]
         /// The asked points (unit box).
         public var points: [[Double]]
+        /// Local runs begun by a multi-start optimizer (nil for the others).
+        public var localRuns: Int?
     }
 
     /// f_min (published) and f_max (maximum over a dense grid of the box: 401² in 2-D, 81³ in 3-D).
@@ -41,6 +43,7 @@ public enum TestFunctionRun {
             points.append(u)
             curve.append((best - range.min) / (range.max - range.min))
         }
-        return Result(bestValue: best, regret: curve.last ?? 1, curve: curve, points: points)
+        return Result(bestValue: best, regret: curve.last ?? 1, curve: curve, points: points,
+                      localRuns: (opt as? MultiStartReporting)?.localRuns)
     }
 }
