@@ -216,9 +216,16 @@ func logExpectedImprovement(mean: Double, sd: Double, best: Double) -> Double {
 func logH(_ z: Double) -> Double {
     if z > -1 { return log(StandardNormal.pdf(z) + z * StandardNormal.cdf(z)) }
     let logPhi = -0.5 * z * z - 0.5 * log(2 * Double.pi)
-    if z < -1e6 { return logPhi - 2 * log(-z) }  // h(z) ~ φ(z)/z² as z → −∞
+    if z < -40 {
+        // Far tail: 1 − |z|Φ(z)/φ(z) = z⁻²(1 − 3z⁻² + 15z⁻⁴ − 105z⁻⁶ + 945z⁻⁸ − …), the
+        // asymptotic series of the Mills ratio; at |z| ≥ 40 five terms are exact to ~1e-12.
+        let u = 1 / (z * z)
+        let series = 1 - u * (3 - u * (15 - u * (105 - u * 945)))
+        return logPhi + log(u) + log(series)
+    }
     // h(z) = φ(z)·(1 − |z|·Φ(z)/φ(z)); the Mills-ratio term comes from log Φ (log erfc).
     let a = log(-z) + StandardNormal.logCDF(z) - logPhi   // log(|z|Φ(z)/φ(z)) < 0
     let log1mexp = a > -log(2.0) ? log(-expm1(a)) : log1p(-exp(a))
     return logPhi + log1mexp
 }
+
