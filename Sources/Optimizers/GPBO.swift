@@ -110,7 +110,7 @@ public final class GPBO: Optimizer {
             let fixed = fixedStarts()
             if let warm = fits[k - 1], k > 3 * settings.initialPoints {
                 let r = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
-                                            noiseFloor: settings.noiseFloor, starts: [warm])
+                                            noiseFloor: settings.noiseFloor, starts: [warm], initialStep: 0.1)
                 if r.converged && !r.atBound {
                     fits[k] = r.theta
                 } else {

@@ -158,10 +158,10 @@ struct GaussianProcess {
     /// Fits θ by minimizing `objective` with BFGS from each start; the best end point wins.
     /// `converged`: BFGS's gradient test passed at the winner; `atBound`: some θ ended at its box.
     static func fit(inputs: [Double], targets: [Double], dimension d: Int, noiseFloor: Double,
-                    starts: [[Double]]) -> (theta: [Double], value: Double, converged: Bool, atBound: Bool) {
+                    starts: [[Double]], initialStep: Double = 0.5) -> (theta: [Double], value: Double, converged: Bool, atBound: Bool) {
         var best: (value: Double, theta: [Double], converged: Bool)? = nil
         for s in starts {
-            let r = try? minimizeBFGS(start: s, initialStep: 0.5, lineSearchTolerance: 0.1,
+            let r = try? minimizeBFGS(start: s, initialStep: initialStep, lineSearchTolerance: 0.1,
                                       gradientTolerance: 1e-2, maxIterations: 50) { th in
                 objective(theta: th, inputs: inputs, targets: targets, dimension: d, noiseFloor: noiseFloor)
             }

@@ -116,6 +116,7 @@ struct GPAskBenchmark: ParsableCommand {
         let f = TestFunction.hartmann3
         var times: [Double] = []
         var coldTimes: [Double] = []
+        var cpuTimes: [Double] = []
         for h in 1...histories {
             // A real trajectory: GP-BO's own first `observations` trials on Hartmann-3.
             let seed = UInt64(h)
@@ -135,16 +136,25 @@ struct GPAskBenchmark: ParsableCommand {
                 _ = try fresh.ask()
                 coldTimes.append(Double(DispatchTime.now().uptimeNanoseconds - c0) / 1e6)
                 try fresh.tell(trials.last!.0, trials.last!.1)
+                let c1 = threadCPUms()
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 _ = try fresh.ask()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                cpuTimes.append(threadCPUms() - c1)
             }
         }
         let s = times.sorted()
         let med = median(s), p90 = s[min(s.count - 1, Int((0.9 * Double(s.count - 1)).rounded()))]
         let line = String(format: "GP-BO ask at %d observations, 3-D: median %.2f ms, p90 %.2f ms, min %.2f, max %.2f over %d asks (%d histories x %d)",
                           observations, med, p90, s.first!, s.last!, s.count, histories, repeats)
-        print(line)
+        let cs = cpuTimes.sorted()
+        let cpuLine = String(format: "thread CPU time of the same asks: median %.2f ms, p90 %.2f ms", median(cs),
+                             cs[min(cs.count - 1, Int((0.9 * Double(cs.count - 1)).rounded()))])
+        var loadLine = ""
+        if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
+            loadLine = "load average at the end: \(load.split(separator: " ").prefix(3).joined(separator: " ")) on \(ProcessInfo.processInfo.activeProcessorCount) cores"
+        }
+        print(line); print(cpuLine); if !loadLine.isEmpty { print(loadLine) }
         let cold = median(coldTimes)
         print(String(format: "(cold replay of a %d-trial history, fitting every prefix: median %.1f ms)", observations - 1, cold))
         if !output.isEmpty {
@@ -159,6 +169,8 @@ struct GPAskBenchmark: ParsableCommand {
             starts), the Cholesky factorization, scoring the candidates and polishing.
 
             \(line)
+            \(cpuLine) (less sensitive to other processes on shared cores)
+            \(loadLine)
 
             Target (DESIGN.md): ≤ 10 ms median.
             Resuming from a ledger (a fresh optimizer told \(observations - 1) trials, first ask fits every
@@ -168,6 +180,13 @@ struct GPAskBenchmark: ParsableCommand {
             try md.write(toFile: output, atomically: true, encoding: .utf8)
         }
     }
+}
+
+/// CPU time of the calling thread, in milliseconds.
+func threadCPUms() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
 }
 
 func median(_ xs: [Double]) -> Double {
