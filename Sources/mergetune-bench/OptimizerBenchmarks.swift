@@ -165,8 +165,10 @@ struct GPAskBenchmark: ParsableCommand {
             Each history is GP-BO's own \(observations)-trial run on Hartmann-3 (3-D), seed 1...\(histories).
             A timed ask is the steady-state ask of a run: the optimizer has already fitted the
             model at \(observations - 1) observations (its warm start), is told the \(observations)th, and
-            asks; the time covers the hyperparameter fit (BFGS from the warm start and the fixed
-            starts), the Cholesky factorization, scoring the candidates and polishing.
+            asks; the time covers the hyperparameter fit (BFGS from the warm start; the fixed
+            starts only if that fit fails), the Cholesky factorization, scoring the candidates
+            and polishing. Single-threaded OpenBLAS (`OPENBLAS_NUM_THREADS=1`) was used for the
+            recorded numbers; the machine's 2 cores were shared with other builds.
 
             \(line)
             \(cpuLine) (less sensitive to other processes on shared cores)
