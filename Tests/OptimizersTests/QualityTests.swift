@@ -29,6 +29,14 @@ import Numerics
         #expect(k >= 8, "regrets \(r)")
     }
 
+    /// GP-BO on Hartmann-3 (3-D, N = 60): within 1e-2 on at least 3 of 4 seeds (4 seeds keep the
+    /// debug-build suite short; the 10-seed result, 10/10, is in Benchmarks/).
+    @Test func gpOnHartmann3() throws {
+        let (k, r) = try Self.hits(.hartmann3, TestFunctionRun.range(of: .hartmann3), OptimizerConfig(kind: "gp"), budget: 60,
+                                   threshold: 1e-2, seeds: 1...4)
+        #expect(k >= 3, "regrets \(r)")
+    }
+
     /// The local searches with their defaults find Branin's and the camel's optimum within 1e-2
     /// on at least 8 of 10 seeds, and beat random search's median regret on both.
     @Test(arguments: ["cmaes", "pattern", "powell"])
