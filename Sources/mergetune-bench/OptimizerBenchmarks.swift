@@ -185,13 +185,13 @@ struct GPAskBenchmark: ParsableCommand {
 }
 
 /// CPU time of the calling thread, in milliseconds.
-func threadCPUms() -> Double {
+fileprivate func threadCPUms() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
 }
 
-func median(_ xs: [Double]) -> Double {
+fileprivate func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     guard !s.isEmpty else { return .nan }
     return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])

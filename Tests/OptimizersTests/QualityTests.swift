@@ -195,7 +195,7 @@ import Numerics
     }
 }
 
-func median(_ xs: [Double]) -> Double {
+fileprivate func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
 }
