@@ -1,16 +1,62 @@
 /// Builds optimizers from configurations: the one place that knows every optimizer's name,
-/// options and minimum budget.
+/// options and minimum budget. Options and defaults are documented in docs/optimizers.md.
 public enum OptimizerFactory {
-    public static let kinds = ["random"]
+    public static let kinds = ["random", "sobol", "gp", "cmaes", "pattern", "powell"]
+
+    /// Known options per kind.
+    public static let options: [String: [String]] = [
+        "random": [],
+        "sobol": ["scramble"],
+        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts"],
+        "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop"],
+        "pattern": ["local_budget", "initial_step", "step_tolerance"],
+        "powell": ["local_budget", "line_step", "line_tolerance", "ftol"],
+    ]
+
+    /// The default `local_budget` of the multi-start local searches (see docs/optimizers.md for
+    /// the measurements behind it).
+    public static let defaultLocalBudget: [String: LocalBudget] = [
+        "cmaes": .unlimited, "pattern": .unlimited, "powell": .unlimited,
+    ]
 
     /// A fresh optimizer for a run of `budget` evaluations in `dimension` parameters.
     public static func make(_ config: OptimizerConfig, dimension: Int, budget: Int, seed: UInt64) throws -> any Optimizer {
+        guard dimension >= 1 else { throw OptimizerError.badOption(kind: config.kind, option: "dimension", reason: "needs at least one parameter") }
         let minimum = try minimumBudget(config, dimension: dimension)
         guard budget >= minimum else { throw OptimizerError.budgetTooSmall(kind: config.kind, budget: budget, minimum: minimum) }
+        let o = Options(config)
+        try rejectUnknownOptions(config, known: options[config.kind] ?? [])
         switch config.kind {
         case "random":
-            try rejectUnknownOptions(config, known: [])
             return RandomSearch(dimension: dimension, seed: seed)
+        case "sobol":
+            guard dimension <= 40 else { throw OptimizerError.badOption(kind: "sobol", option: "dimension", reason: "GSL's Sobol sequence supports at most 40 parameters") }
+            return try SobolSearch(dimension: dimension, seed: seed, scramble: o.bool("scramble", default: true))
+        case "gp":
+            var s = GPBOSettings(dimension: dimension)
+            s.initialPoints = try o.int("initial_points", default: s.initialPoints, min: 1)
+            s.candidates = try o.int("candidates", default: s.candidates, min: 1)
+            s.polishStarts = try o.int("polish_starts", default: s.polishStarts, min: 0)
+            s.hyperStarts = try o.int("hyper_starts", default: s.hyperStarts, min: 1)
+            return GPBO(dimension: dimension, seed: seed, settings: s)
+        case "cmaes":
+            var search = CMAESSearch()
+            search.sigma0 = try o.double("sigma0", default: search.sigma0, above: 0)
+            if o.has("popsize") { search.popsize = try o.int("popsize", default: 0, min: 2) }
+            search.tolX = try o.double("tolx", default: search.tolX, above: 0)
+            search.ipop = try o.bool("ipop", default: true)
+            return try multiStart(o, dimension: dimension, budget: budget, seed: seed, search: search)
+        case "pattern":
+            var search = CompassSearch()
+            search.initialStep = try o.double("initial_step", default: search.initialStep, above: 0)
+            search.stepTolerance = try o.double("step_tolerance", default: search.stepTolerance, above: 0)
+            return try multiStart(o, dimension: dimension, budget: budget, seed: seed, search: search)
+        case "powell":
+            var search = PowellSearch()
+            search.lineStep = try o.double("line_step", default: search.lineStep, above: 0)
+            search.lineTolerance = try o.double("line_tolerance", default: search.lineTolerance, above: 0)
+            search.functionTolerance = try o.double("ftol", default: search.functionTolerance, above: 0)
+            return try multiStart(o, dimension: dimension, budget: budget, seed: seed, search: search)
         default:
             throw OptimizerError.unknownKind(config.kind, known: kinds)
         }
@@ -19,14 +65,62 @@ public enum OptimizerFactory {
     /// The smallest budget a run of this optimizer accepts.
     public static func minimumBudget(_ config: OptimizerConfig, dimension: Int) throws -> Int {
         switch config.kind {
-        case "random": return 1
+        case "random", "sobol", "pattern", "powell": return 1
+        case "cmaes":
+            // One full generation of the first population.
+            let o = Options(config)
+            let popsize = o.has("popsize") ? try o.int("popsize", default: 0, min: 2) : CMAParameters(dimension: max(1, dimension)).lambda
+            return popsize
+        case "gp":
+            // The initial design plus one model-based point.
+            let o = Options(config)
+            return try o.int("initial_points", default: GPBOSettings(dimension: max(1, dimension)).initialPoints, min: 1) + 1
         default: throw OptimizerError.unknownKind(config.kind, known: kinds)
         }
+    }
+
+    private static func multiStart(_ o: Options, dimension: Int, budget: Int, seed: UInt64, search: any LocalSearch) throws -> any Optimizer {
+        let local = try o.value("local_budget").map { try LocalBudget.parse($0, kind: o.kind) } ?? defaultLocalBudget[o.kind] ?? .unlimited
+        return MultiStartOptimizer(dimension: dimension, budget: budget, seed: seed, localBudget: local, search: search)
     }
 
     static func rejectUnknownOptions(_ config: OptimizerConfig, known: [String]) throws {
         for name in config.options.keys.sorted() where !known.contains(name) {
             throw OptimizerError.unknownOption(kind: config.kind, option: name, known: known)
         }
+    }
+}
+
+/// Typed access to a configuration's options, with the errors a study spec author should see.
+struct Options {
+    let kind: String
+    let values: [String: OptionValue]
+    init(_ config: OptimizerConfig) { kind = config.kind; values = config.options }
+
+    func has(_ name: String) -> Bool { values[name] != nil }
+    func value(_ name: String) -> OptionValue? { values[name] }
+
+    func double(_ name: String, default d: Double, above lower: Double) throws -> Double {
+        guard let v = values[name] else { return d }
+        guard case .number(let x) = v, x.isFinite, x > lower else {
+            throw OptimizerError.badOption(kind: kind, option: name, reason: "expected a number > \(lower), got \(v)")
+        }
+        return x
+    }
+
+    func int(_ name: String, default d: Int, min lower: Int) throws -> Int {
+        guard let v = values[name] else { return d }
+        guard case .number(let x) = v, x.isFinite, x == x.rounded(), x >= Double(lower), x < 1e9 else {
+            throw OptimizerError.badOption(kind: kind, option: name, reason: "expected a whole number >= \(lower), got \(v)")
+        }
+        return Int(x)
+    }
+
+    func bool(_ name: String, default d: Bool) throws -> Bool {
+        guard let v = values[name] else { return d }
+        guard case .bool(let b) = v else {
+            throw OptimizerError.badOption(kind: kind, option: name, reason: "expected true or false, got \(v)")
+        }
+        return b
     }
 }

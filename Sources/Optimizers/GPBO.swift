@@ -1,0 +1,181 @@
+import Foundation
+import Numerics
+
+/// Settings of GP-BO (option names in parentheses; defaults in docs/optimizers.md).
+public struct GPBOSettings: Sendable, Equatable {
+    /// Scrambled-Sobol initial design size (`initial_points`): 2d + 1.
+    public var initialPoints: Int
+    /// Sobol candidates scored by log EI each ask (`candidates`).
+    public var candidates = 512
+    /// Best candidates polished by Nelder-Mead (`polish_starts`).
+    public var polishStarts = 2
+    /// Fixed hyperparameter starts besides the warm start (`hyper_starts`).
+    public var hyperStarts = 2
+    /// Noise variance floor, in standardized score units.
+    public var noiseFloor = 1e-6
+
+    public init(dimension: Int) { initialPoints = 2 * dimension + 1 }
+}
+
+/// Bayesian optimization with a Gaussian process and log expected improvement.
+///
+/// - Initial design: the first `initialPoints` points of a seeded scrambled Sobol sequence.
+/// - Model: `GaussianProcess` on the told points, scores standardized (mean 0, sd 1); failed
+///   trials count as the worst successful score of the run.
+/// - Hyperparameters: maximum a posteriori (marginal likelihood × weak log-normal priors),
+///   BFGS from the previous ask's optimum (warm start) and `hyperStarts` fixed starts.
+/// - Acquisition: log EI over `candidates` scrambled-Sobol points plus Gaussian perturbations
+///   of the best observed points; the best `polishStarts` are polished by Nelder-Mead on the
+///   box-clamped log EI.
+///
+/// Determinism: every random choice is seeded from (seed, number of told trials), and the warm
+/// start of the fit at n trials is the fit at n − 1 trials (computed on demand when a fresh
+/// optimizer is only told a history), so `ask()` is a function of seed + history.
+public final class GPBO: Optimizer {
+    public let dimension: Int
+    public let settings: GPBOSettings
+    private let seed: UInt64
+    private var history: TrialHistory
+    private var fits: [Int: [Double]] = [:]
+    private var pending: (told: Int, point: [Double])? = nil
+
+    public init(dimension: Int, seed: UInt64, settings: GPBOSettings) {
+        self.dimension = dimension; self.seed = seed; self.settings = settings
+        history = TrialHistory(dimension: dimension)
+    }
+
+    public func tell(_ point: [Double], _ value: Double?) throws { try history.append(point, value) }
+
+    public func ask() throws -> [Double] {
+        let n = history.count
+        if let pending, pending.told == n { return pending.point }
+        let x = try nextPoint()
+        pending = (n, x)
+        return x
+    }
+
+    /// The hyperparameters fitted last (for tests and diagnostics).
+    public var lastTheta: [Double]? { fits[history.count] }
+
+    private func designPoint(_ index: Int) throws -> [Double] {
+        let sobol = try SobolSequence(dimension: min(dimension, SobolSequence.maxDimension), shiftSeed: seed)
+        var x = sobol.next()
+        for _ in 0..<index { x = sobol.next() }
+        if dimension > SobolSequence.maxDimension {
+            let rng = RandomGenerator(seed: mixSeed(seed, UInt64(index)))
+            x += rng.uniformPoint(dimension: dimension - SobolSequence.maxDimension)
+        }
+        return x
+    }
+
+    /// Inputs and standardized targets of the first `prefix` trials (nil if fewer than 2 successes).
+    private func data(prefix: Int) -> (inputs: [Double], targets: [Double], best: Double)? {
+        let trials = history.trials[0..<prefix]
+        let ok = trials.compactMap(\.value)
+        guard ok.count >= 2 else { return nil }
+        let worst = ok.min()!
+        let raw = trials.map { $0.value ?? worst }
+        let mean = raw.reduce(0, +) / Double(raw.count)
+        var sd = (raw.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(raw.count)).squareRoot()
+        if !(sd > 1e-12 * max(1, abs(mean))) { sd = 1 }
+        let y = raw.map { ($0 - mean) / sd }
+        return (trials.flatMap(\.point), y, y.max()!)
+    }
+
+    private func usesModel(prefix: Int) -> Bool {
+        prefix >= settings.initialPoints && data(prefix: prefix) != nil
+    }
+
+    private func fixedStarts() -> [[Double]] {
+        let d = dimension
+        let all: [[Double]] = [
+            Array(repeating: log(0.5), count: d) + [0, -9],
+            Array(repeating: log(0.15), count: d) + [0, -9],
+            Array(repeating: log(2.0), count: d) + [0, -6],
+            Array(repeating: log(0.3), count: d) + [0, -3],
+        ]
+        return Array(all.prefix(max(1, settings.hyperStarts)))
+    }
+
+    /// θ fitted on the first `prefix` trials, warm-started from the fit on prefix − 1.
+    private func theta(prefix: Int) -> [Double] {
+        if let t = fits[prefix] { return t }
+        var first = prefix
+        while first > 0, fits[first - 1] == nil, usesModel(prefix: first - 1) { first -= 1 }
+        for k in first...prefix {
+            guard let (x, y, _) = data(prefix: k) else { continue }
+            // Steady state: BFGS from the warm start only. The fixed starts run too when there is no
+            // warm start, while the data set is small (n ≤ 3·initialPoints, where fits are cheap and
+            // modes move most), and whenever the warm fit did not converge or hit a bound.
+            let fixed = fixedStarts()
+            if let warm = fits[k - 1], k > 3 * settings.initialPoints {
+                let r = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
+                                            noiseFloor: settings.noiseFloor, starts: [warm], initialStep: 0.1)
+                if r.converged && !r.atBound {
+                    fits[k] = r.theta
+                } else {
+                    let again = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
+                                                    noiseFloor: settings.noiseFloor, starts: fixed)
+                    fits[k] = again.value < r.value ? again.theta : r.theta
+                }
+            } else {
+                let starts = (fits[k - 1].map { [$0] } ?? []) + fixed
+                fits[k] = GaussianProcess.fit(inputs: x, targets: y, dimension: dimension,
+                                              noiseFloor: settings.noiseFloor, starts: starts).theta
+            }
+        }
+        return fits[prefix] ?? fixedStarts()[0]
+    }
+
+    private func nextPoint() throws -> [Double] {
+        let n = history.count, d = dimension
+        guard usesModel(prefix: n), let (x, y, best) = data(prefix: n) else { return try designPoint(n) }
+        let th = theta(prefix: n)
+        guard let gp = try? GaussianProcess(inputs: x, targets: y, dimension: d, theta: th, noiseFloor: settings.noiseFloor) else {
+            return RandomGenerator(seed: mixSeed(seed, UInt64(n))).uniformPoint(dimension: d)
+        }
+
+        // Candidates: scrambled Sobol + perturbations of the best observed points.
+        let rng = RandomGenerator(seed: mixSeed(seed, UInt64(n)))
+        var cands: [Double] = []
+        cands.reserveCapacity((settings.candidates + 256) * d)
+        if d <= SobolSequence.maxDimension {
+            let sobol = try SobolSequence(dimension: d, shiftSeed: rng.nextSeed())
+            for _ in 0..<settings.candidates { cands += sobol.next() }
+        } else {
+            for _ in 0..<settings.candidates { cands += rng.uniformPoint(dimension: d) }
+        }
+        let ranked = y.indices.sorted { y[$0] > y[$1] }
+        let local = min(max(settings.candidates / 8, 16), 64)
+        for k in 0..<local {
+            let i = ranked[k % min(3, ranked.count)]
+            let sd = k % 2 == 0 ? 0.05 : 0.005
+            for j in 0..<d { cands.append(min(1, max(0, x[i * d + j] + rng.normal(sd: sd)))) }
+        }
+        let m = cands.count / d
+        let (mu, sigma) = try gp.predict(cands, count: m)
+        var scores = (0..<m).map { logExpectedImprovement(mean: mu[$0], sd: sigma[$0], best: best) }
+        for i in 0..<m where !scores[i].isFinite { scores[i] = -.infinity }
+        let order = (0..<m).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+        var bestPoint = Array(cands[(order[0] * d)..<(order[0] * d + d)])
+        var bestScore = scores[order[0]]
+
+        // Polish the best few with Nelder-Mead on the clamped log EI.
+        func acquisition(_ z: [Double]) -> Double {
+            let c = clampUnit(z)
+            guard let p = try? gp.predict(c, count: 1) else { return 1e10 }
+            let v = logExpectedImprovement(mean: p.mean[0], sd: p.sd[0], best: best)
+            let out = zip(z, c).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            return v.isFinite ? -v + 1e3 * out : 1e10
+        }
+        for k in 0..<min(settings.polishStarts, m) {
+            let start = Array(cands[(order[k] * d)..<(order[k] * d + d)])
+            guard let r = try? minimizeNelderMead(start: start, stepSizes: Array(repeating: 0.02, count: d),
+                                                  sizeTolerance: 1e-4, maxIterations: 25 * d, acquisition) else { continue }
+            let c = clampUnit(r.x)
+            let v = -acquisition(c)
+            if v > bestScore { bestScore = v; bestPoint = c }
+        }
+        return clampUnit(bestPoint)
+    }
+}

@@ -1,0 +1,57 @@
+import Numerics
+
+/// One told trial: the point and its score (nil = failed evaluation).
+public struct ToldTrial: Sendable, Equatable {
+    public var point: [Double]
+    public var value: Double?
+    public init(point: [Double], value: Double?) { self.point = point; self.value = value }
+}
+
+/// The told trials of one run, with the value each optimizer works with.
+///
+/// A failed evaluation (`tell(point, nil)`) counts as the worst score seen *before* it, so the
+/// substitute is fixed at tell time and replaying a history never changes an earlier decision.
+/// A failure before any success gets `failurePenaltyFloor`: a large finite negative score, never
+/// NaN or infinity, so comparisons, ranks and parabolic line-search fits stay well defined.
+struct TrialHistory {
+    let dimension: Int
+    private(set) var trials: [ToldTrial] = []
+    /// Score per trial as the algorithms see it (failures replaced).
+    private(set) var effective: [Double] = []
+    private var worst: Double? = nil
+
+    static let failurePenaltyFloor = -1e100
+
+    init(dimension: Int) { self.dimension = dimension }
+
+    var count: Int { trials.count }
+
+    mutating func append(_ point: [Double], _ value: Double?) throws {
+        guard point.count == dimension else {
+            throw OptimizerError.protocolViolation("told a point of \(point.count) coordinates, expected \(dimension)")
+        }
+        guard point.allSatisfy({ $0.isFinite }) else {
+            throw OptimizerError.protocolViolation("told a point with non-finite coordinates")
+        }
+        let v: Double?
+        if let value, value.isFinite { v = value } else { v = nil }
+        trials.append(ToldTrial(point: point, value: v))
+        let substitute = v ?? worst ?? Self.failurePenaltyFloor
+        effective.append(substitute)
+        if let v { worst = min(worst ?? v, v) }
+    }
+
+    /// Indices of the successful trials.
+    var successes: [Int] { trials.indices.filter { trials[$0].value != nil } }
+}
+
+/// Clamps every coordinate into [0, 1].
+@inline(__always) func clampUnit(_ x: [Double]) -> [Double] { x.map { min(1, max(0, $0)) } }
+
+/// A 64-bit mix (SplitMix64's finalizer) for deriving independent seeds from (seed, index).
+func mixSeed(_ seed: UInt64, _ index: UInt64) -> UInt64 {
+    var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* (index &+ 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
