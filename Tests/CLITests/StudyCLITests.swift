@@ -45,18 +45,30 @@ enum StudyCLI {
 }
 
 /// A study of analytic objectives with a small simulated cost per evaluation, so that kills land
-/// in the middle of runs: 3 objectives × 2 optimizers × 5 seeds = 30 runs, 390 evaluations.
+/// in the middle of runs: 3 objectives × 6 optimizers × 2 seeds = 36 runs, 468 evaluations.
+/// Every optimizer kind is in it: replaying the ledger must rebuild each one's state exactly.
 let crashSpec = """
     name = "crash"
-    seeds = 5
+    seeds = 2
     budget = { 2 = 12, 3 = 15 }
 
     [[optimizers]]
     kind = "random"
 
     [[optimizers]]
-    kind = "random"
-    name = "random-b"
+    kind = "sobol"
+
+    [[optimizers]]
+    kind = "gp"
+
+    [[optimizers]]
+    kind = "cmaes"
+
+    [[optimizers]]
+    kind = "pattern"
+
+    [[optimizers]]
+    kind = "powell"
 
     [[objectives]]
     kind = "analytic"
@@ -77,8 +89,8 @@ let crashSpec = """
     function = "hartmann3"
     delay_ms = 2
     """
-let crashRuns = 30
-let crashTrials = 5 * 2 * (12 + 12 + 15)
+let crashRuns = 36
+let crashTrials = 2 * 6 * (12 + 12 + 15)
 
 func makeDirectory() throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("study-cli-\(UUID().uuidString)")
@@ -217,7 +229,7 @@ struct StudyCLITests {
         #expect(curves.count == 1 + crashTrials)
 
         let list = try StudyCLI.run(["study", "list", "--ledger", "reference.sqlite"], in: dir)
-        #expect(list.stdout.contains("crash") && list.stdout.contains("30/30"))
+        #expect(list.stdout.contains("crash") && list.stdout.contains("36/36"))
         let show = try StudyCLI.run(["study", "show", "crash", "--ledger", "reference.sqlite"], in: dir)
         #expect(show.status == 0 && show.stdout.contains("hartmann3"))
     }

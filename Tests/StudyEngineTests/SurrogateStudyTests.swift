@@ -92,9 +92,7 @@ struct SurrogateStudyTests {
         #expect(throws: SpecError.self) { _ = try StudyEngine.resume(name: "surr", ledgerPath: path) }
     }
 
-    /// Needs the six optimizers (the optimizers branch); skipped while only random exists.
-    @Test(.enabled(if: ["sobol", "gp", "cmaes", "pattern", "powell"].allSatisfy(OptimizerFactory.kinds.contains)))
-    func theShippedQuickstartSpecIsValid() throws {
+    @Test func theShippedQuickstartSpecIsValid() throws {
         let url = repositoryRoot.appendingPathComponent("Studies/quickstart.toml")
         let prepared = try PreparedStudy.prepare(try StudySpec.load(url))
         #expect(prepared.spec.optimizers.map(\.config.kind) == ["random", "sobol", "gp", "cmaes", "pattern", "powell"])
