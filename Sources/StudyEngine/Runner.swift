@@ -204,7 +204,12 @@ public enum StudyEngine {
     /// the same spec) and runs whatever is left of it.
     public static func launch(specURL: URL, ledgerPath: String, jobs: Int = 1,
                               reporter: ProgressReporter? = nil) throws -> (StudyRecord, RunnerResult) {
-        let spec = try StudySpec.load(specURL)
+        try launch(spec: try StudySpec.load(specURL), ledgerPath: ledgerPath, jobs: jobs, reporter: reporter)
+    }
+
+    /// The same from a spec already read (e.g. a benchmark that keeps some optimizers only).
+    public static func launch(spec: StudySpec, ledgerPath: String, jobs: Int = 1,
+                              reporter: ProgressReporter? = nil) throws -> (StudyRecord, RunnerResult) {
         let prepared = try PreparedStudy.prepare(spec)
         let ledger = try Ledger(path: ledgerPath)
         let study = try StudyStore.open(prepared, in: ledger)
