@@ -20,7 +20,11 @@ public struct Owner: Sendable, Equatable, CustomStringConvertible {
     /// This process.
     public static let current: Owner = {
         let pid = getpid()
-        return Owner(host: ProcessInfo.processInfo.hostName, pid: pid, start: Owner.startTicks(of: pid) ?? 0)
+        // gethostname, not ProcessInfo.hostName, which may wait on name resolution.
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
+        return Owner(host: host, pid: pid, start: Owner.startTicks(of: pid) ?? 0)
     }()
 
     /// "host/pid/start", the form stored in runs.owner.

@@ -99,10 +99,12 @@ public struct StudySpec: Codable, Sendable, Equatable {
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
-    /// Whether two specs describe the same study (the source path may differ).
+    /// Whether two specs describe the same study: equal but for the file they were read from
+    /// and the description, neither of which changes a trial.
     public func sameStudy(as other: StudySpec) -> Bool {
         var a = self, b = other
         a.source = ""; b.source = ""
+        a.description = nil; b.description = nil
         return a == b
     }
 

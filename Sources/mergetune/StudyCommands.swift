@@ -151,7 +151,7 @@ extension StudyCommand {
             if let trials {
                 let text = StudyReport.trialsCSV(metrics)
                 try text.write(toFile: trials, atomically: true, encoding: .utf8)
-                print("wrote \(trials) (\(text.split(separator: "\n").count - 1) rows)")
+                print("wrote \(trials) (\(metrics.runs.reduce(0) { $0 + metrics.trials(ofRun: $1.id!).count }) rows)")
             }
         }
     }
