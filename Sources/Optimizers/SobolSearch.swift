@@ -7,35 +7,22 @@ import Numerics
 public final class SobolSearch: Optimizer {
     public let dimension: Int
     public let scramble: Bool
-    private let seed: UInt64
-    private var sequence: SobolSequence
-    private var generated = 0
+    private let stream: IndexedPointStream
     private var told = 0
-    private var pending: [Double]? = nil
 
     public init(dimension: Int, seed: UInt64, scramble: Bool = true) throws {
-        self.dimension = dimension; self.seed = seed; self.scramble = scramble
-        sequence = try SobolSequence(dimension: dimension, shiftSeed: scramble ? seed : nil)
+        self.dimension = dimension; self.scramble = scramble
+        stream = try IndexedPointStream {
+            let sequence = try SobolSequence(dimension: dimension, shiftSeed: scramble ? seed : nil)
+            return { sequence.next() }
+        }
     }
 
     /// Point number `told` of the sequence: a function of how many trials were told.
-    public func ask() throws -> [Double] {
-        if let pending, generated == told + 1 { return pending }
-        if generated > told {
-            sequence = try SobolSequence(dimension: dimension, shiftSeed: scramble ? seed : nil)
-            generated = 0
-        }
-        while generated < told { _ = sequence.next(); generated += 1 }
-        let x = sequence.next()
-        generated += 1
-        pending = x
-        return x
-    }
+    public func ask() throws -> [Double] { try stream.point(number: told) }
 
     public func tell(_ point: [Double], _ value: Double?) throws {
-        guard point.count == dimension else {
-            throw OptimizerError.protocolViolation("told a point of \(point.count) coordinates, expected \(dimension)")
-        }
+        try checkTold(point, dimension: dimension)
         told += 1
     }
 }
