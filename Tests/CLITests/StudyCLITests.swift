@@ -261,5 +261,10 @@ struct StudyCLITests {
         #expect(noLedger.stderr.contains("absent.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("absent.sqlite").path))
         #expect(try StudyCLI.run(["study", "list", "--no-such-flag"], in: dir).status == 2)
+        // Resuming a study the ledger lacks is a runtime failure.
+        let reference = try uninterrupted.get()
+        let unknown = try StudyCLI.run(["study", "resume", "nope", "--ledger", "reference.sqlite"], in: reference.dir)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no study named 'nope'"))
     }
 }

@@ -457,4 +457,20 @@ struct MetricsTests {
         #expect(lines.allSatisfy { $0.hasPrefix("[small] ") && $0.hasSuffix("\n") && !$0.contains("\r") })
         #expect(lines[8].contains("8/8 runs, 72/72 evals"))
     }
+
+    @Test func aRedrawnBarOnATerminal() throws {
+        let lock = NSLock()
+        nonisolated(unsafe) var out = ""
+        let reporter = ProgressReporter(interactive: true) { s in lock.lock(); out += s; lock.unlock() }
+        let dir = try tempDirectory()
+        let prepared = try PreparedStudy.prepare(try spec(smallSpec, in: dir))
+        let ledger = try Ledger(path: dir.appendingPathComponent("p.sqlite").path)
+        let study = try StudyStore.open(prepared, in: ledger)
+        _ = try StudyRunner(ledger: ledger, study: study, prepared: prepared, reporter: reporter).run()
+        // Redrawn in place (carriage return, erase line), ending with the full bar and a summary line.
+        #expect(out.hasPrefix("\r\u{1b}[2K[small] ["))
+        #expect(out.contains("[########################] 8/8 runs  72/72 evals"))
+        #expect(out.contains("ETA"))
+        #expect(out.hasSuffix("\n[small] 8/8 runs done, 72 evaluations in " + out.components(separatedBy: "evaluations in ").last!))
+    }
 }
