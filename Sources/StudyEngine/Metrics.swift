@@ -1,0 +1,195 @@
+import Foundation
+import Ledger
+
+// Study metrics (Skill-Injection §4.2), computed from the ledger alone:
+//   r(n) = (f_max − f_best(n)) / (f_max − f_min),  RoR = mean_seeds r_method(N) / mean_seeds r_random(N).
+
+/// One point of a regret curve.
+public struct CurvePoint: Codable, Sendable, Equatable {
+    public var n: Int
+    public var state: String
+    public var value: Double?
+    /// Best score among the first n trials (nil while all failed).
+    public var best: Double?
+    public var regret: Double
+}
+
+/// A run's trials turned into its regret curve.
+public struct RunCurve: Sendable {
+    public var objective: String
+    public var optimizer: String
+    public var seed: Int
+    public var budget: Int
+    public var complete: Bool
+    public var points: [CurvePoint]
+    public var finalRegret: Double? { complete ? points.last?.regret : nil }
+    public var bests: [Double?] { points.map(\.best) }
+}
+
+public struct OptimizerResult: Codable, Sendable, Equatable {
+    public var optimizer: String
+    /// Finished runs (seeds) the numbers below are over.
+    public var runs: Int
+    public var meanFinalRegret: Double?
+    public var medianFinalRegret: Double?
+    /// Mean final regret over that of the random baseline on this objective; nil without one.
+    public var ror: Double?
+}
+
+public struct ReferenceResult: Codable, Sendable, Equatable {
+    public var method: String
+    public var params: [String: Double]?
+    public var value: Double
+    public var regret: Double
+    /// Per optimizer: the median over seeds of the first n with f_best(n) > value; nil means
+    /// "never" (more than half of the seeds never beat it within the budget).
+    public var evaluationsToBeat: [String: Int?]
+}
+
+public struct ObjectiveSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: String
+    public var fMin: Double
+    public var fMax: Double
+    public var budget: Int
+    public var optimizers: [OptimizerResult]
+    public var references: [ReferenceResult]
+    public var sumToOne: SumToOneAnalysis?
+}
+
+public struct OverallResult: Codable, Sendable, Equatable {
+    public var optimizer: String
+    /// Objectives with an RoR for this optimizer.
+    public var objectives: Int
+    public var meanRoR: Double?
+    public var medianRoR: Double?
+}
+
+public struct StudySummary: Codable, Sendable, Equatable {
+    public var study: String
+    public var status: String
+    public var runsDone: Int
+    public var runsTotal: Int
+    /// The optimizer RoR divides by (the first of kind "random"); nil when the study has none.
+    public var baseline: String?
+    public var objectives: [ObjectiveSummary]
+    public var overall: [OverallResult]
+}
+
+func mean(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
+
+func median(_ xs: [Double]) -> Double? {
+    guard !xs.isEmpty else { return nil }
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Reads a study out of a ledger and computes its curves and summary.
+public struct StudyMetrics {
+    public let study: StudyRecord
+    public let spec: StudySpec
+    public let objectives: [ObjectiveRecord]
+    public let runs: [RunRecord]
+    public let references: [ReferenceRecord]
+    /// Curves of all runs (finished or not), in run order.
+    public let curves: [RunCurve]
+    /// Effective extremes per objective id: the stored f_min/f_max widened to every recorded value.
+    public let extremes: [Int64: (min: Double, max: Double)]
+    let trialsByRun: [Int64: [TrialRecord]]
+
+    public init(ledger: Ledger, studyName: String) throws {
+        let (study, spec) = try StudyStore.spec(of: studyName, in: ledger)
+        self.study = study
+        self.spec = spec
+        objectives = try ledger.objectives(study: study.id!)
+        runs = try ledger.runs(study: study.id!)
+        references = try ledger.references(study: study.id!)
+        let trials = try ledger.trials(study: study.id!)
+        let trialsByRun = Dictionary(grouping: trials, by: \.run)
+        self.trialsByRun = trialsByRun
+
+        // A surrogate's extremes come from a dense search; an optimizer can land a hair beyond
+        // them, so widen them to what was recorded (regret then stays in [0, 1]).
+        var extremes: [Int64: (min: Double, max: Double)] = [:]
+        let objectiveOfRun = Dictionary(uniqueKeysWithValues: runs.map { ($0.id!, $0.objective) })
+        for o in objectives { extremes[o.id!] = (o.fMin, o.fMax) }
+        for t in trials {
+            guard let v = t.value, let oid = objectiveOfRun[t.run], let e = extremes[oid] else { continue }
+            extremes[oid] = (min(e.min, v), max(e.max, v))
+        }
+        self.extremes = extremes
+
+        let names = Dictionary(uniqueKeysWithValues: objectives.map { ($0.id!, $0.name) })
+        curves = runs.map { run in
+            let e = extremes[run.objective]!
+            let range = e.max - e.min
+            var best: Double?
+            var points: [CurvePoint] = []
+            for t in trialsByRun[run.id!] ?? [] where t.state != .running {
+                if let v = t.value { best = max(best ?? v, v) }
+                let regret = best.map { range > 0 ? (e.max - $0) / range : 0 } ?? 1
+                points.append(CurvePoint(n: t.number, state: t.state.rawValue, value: t.value, best: best, regret: regret))
+            }
+            return RunCurve(objective: names[run.objective] ?? "?", optimizer: run.optimizer, seed: run.seed,
+                            budget: run.budget, complete: run.status == "done" && points.count == run.budget, points: points)
+        }
+    }
+
+    public func trials(ofRun id: Int64) -> [TrialRecord] { trialsByRun[id] ?? [] }
+
+    /// The optimizer RoR divides by: the first one of kind "random".
+    public var baseline: String? { spec.optimizers.first { $0.config.kind == "random" }?.name }
+
+    public func summary() -> StudySummary {
+        let optimizerNames = spec.optimizers.map(\.name)
+        var objectiveSummaries: [ObjectiveSummary] = []
+        var rorsByOptimizer: [String: [Double]] = [:]
+        for o in objectives {
+            let e = extremes[o.id!]!
+            let range = e.max - e.min
+            let curvesHere = curves.filter { $0.objective == o.name }
+            var results: [OptimizerResult] = []
+            var meanByOptimizer: [String: Double] = [:]
+            for name in optimizerNames {
+                let finals = curvesHere.filter { $0.optimizer == name }.compactMap(\.finalRegret)
+                let m = mean(finals)
+                if let m { meanByOptimizer[name] = m }
+                results.append(OptimizerResult(optimizer: name, runs: finals.count, meanFinalRegret: m,
+                                               medianFinalRegret: median(finals), ror: nil))
+            }
+            if let base = baseline, let denominator = meanByOptimizer[base], denominator > 0 {
+                for i in results.indices {
+                    guard let m = results[i].meanFinalRegret else { continue }
+                    results[i].ror = m / denominator
+                    rorsByOptimizer[results[i].optimizer, default: []].append(m / denominator)
+                }
+            }
+            let refs = references.filter { $0.objective == o.id! }.map { r -> ReferenceResult in
+                var toBeat: [String: Int?] = [:]
+                for name in optimizerNames {
+                    let finished = curvesHere.filter { $0.optimizer == name && $0.complete }
+                    guard !finished.isEmpty else { continue }
+                    // First n with f_best(n) > value; never = +∞. The lower median of the seeds
+                    // is "never" exactly when more than half of them never beat the reference.
+                    let firsts = finished.map { c in c.points.first { ($0.best ?? -.infinity) > r.value }?.n ?? Int.max }.sorted()
+                    let lowerMedian = firsts[(firsts.count - 1) / 2]
+                    toBeat[name] = lowerMedian == Int.max ? Optional<Int>.none : lowerMedian
+                }
+                return ReferenceResult(method: r.method, params: r.params.map(parseParams), value: r.value,
+                                       regret: range > 0 ? (e.max - r.value) / range : 0, evaluationsToBeat: toBeat)
+            }
+            var analysis: SumToOneAnalysis?
+            if let text = o.analysis { analysis = try? JSONDecoder().decode(SumToOneAnalysis.self, from: Data(text.utf8)) }
+            let budget = runs.first { $0.objective == o.id! }?.budget ?? 0
+            objectiveSummaries.append(ObjectiveSummary(name: o.name, kind: o.kind, fMin: e.min, fMax: e.max, budget: budget,
+                                                       optimizers: results, references: refs, sumToOne: analysis))
+        }
+        let overall = optimizerNames.map { name in
+            let rors = rorsByOptimizer[name] ?? []
+            return OverallResult(optimizer: name, objectives: rors.count, meanRoR: mean(rors), medianRoR: median(rors))
+        }
+        return StudySummary(study: study.name, status: study.status,
+                            runsDone: runs.filter { $0.status == "done" }.count, runsTotal: runs.count,
+                            baseline: baseline, objectives: objectiveSummaries, overall: overall)
+    }
+}

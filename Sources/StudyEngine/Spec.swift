@@ -1,0 +1,350 @@
+import Foundation
+import Optimizers
+import TOMLKit
+
+/// A spec error names the file and the key it is about, e.g.
+/// `Studies/x.toml: objectives[1].kernel: unknown kernel 'tps' (known: ...)`.
+public struct SpecError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var key: String
+    public var message: String
+
+    public init(file: String, key: String, _ message: String) {
+        self.file = file; self.key = key; self.message = message
+    }
+
+    public var description: String { key.isEmpty ? "\(file): \(message)" : "\(file): \(key): \(message)" }
+}
+
+/// An optimizer as a study compares it: a name (unique in the study; defaults to the kind) and
+/// a configuration.
+public struct OptimizerSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var config: OptimizerConfig
+    public init(name: String, config: OptimizerConfig) { self.name = name; self.config = config }
+}
+
+/// A reference point: a closed-form method's coefficients (scored by the objective), a measured
+/// score, or both (coefficients placed where the measured score says).
+public struct ReferenceSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var params: [String: Double]?
+    public var score: Double?
+    public init(name: String, params: [String: Double]?, score: Double?) {
+        self.name = name; self.params = params; self.score = score
+    }
+}
+
+/// Bounds of one parameter, in the order of the objective's parameters.
+public struct BoundSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var lower: Double
+    public var upper: Double
+    public init(name: String, lower: Double, upper: Double) { self.name = name; self.lower = lower; self.upper = upper }
+}
+
+/// One objective of a study, as resolved from the spec (paths absolute, landscape checksummed).
+/// Kind-specific fields are optional so that new kinds (testbed, command) add fields, not types.
+public struct ObjectiveSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: String
+    /// surrogate: absolute path of the landscape CSV, its checksum at launch, and the RBF kernel.
+    public var landscape: String?
+    public var landscapeChecksum: String?
+    public var kernel: String?
+    /// analytic: the test function's name.
+    public var function: String?
+    /// Optional bounds (surrogate: inside the landscape's; analytic: replaces the function's box).
+    public var bounds: [BoundSpec]?
+    /// Simulated evaluation cost in milliseconds (for demos and crash tests).
+    public var delayMs: Int
+    public var references: [ReferenceSpec]
+    /// The two weights whose sum-to-one line is analysed; nil: none.
+    public var sumToOne: [String]?
+    /// Half-width of the band |λ_a + λ_b − 1| ≤ band.
+    public var sumToOneBand: Double
+
+    public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
+                kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
+                references: [ReferenceSpec] = [], sumToOne: [String]? = nil, sumToOneBand: Double = 0.1) {
+        self.name = name; self.kind = kind; self.landscape = landscape; self.landscapeChecksum = landscapeChecksum
+        self.kernel = kernel; self.function = function; self.bounds = bounds; self.delayMs = delayMs
+        self.references = references; self.sumToOne = sumToOne; self.sumToOneBand = sumToOneBand
+    }
+}
+
+/// A study spec: what to compare (optimizers), on what (objectives), how often (seeds) and
+/// with how many evaluations (budget by number of parameters).
+public struct StudySpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    /// The file it was read from (for error messages); not part of the study's identity.
+    public var source: String
+    public var seeds: [Int]
+    /// Evaluations per run, by number of parameters.
+    public var budgets: [Int: Int]
+    public var optimizers: [OptimizerSpec]
+    public var objectives: [ObjectiveSpec]
+
+    public static let defaultSeedCount = 10
+    /// The paper's budgets (40 for two parameters, 60 for three); 20 per parameter elsewhere.
+    public static func defaultBudget(dimension: Int) -> Int { 20 * dimension }
+
+    public func budget(dimension: Int) -> Int { budgets[dimension] ?? StudySpec.defaultBudget(dimension: dimension) }
+
+    /// Canonical JSON (sorted keys), as stored in studies.spec.
+    public func canonicalJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Whether two specs describe the same study: equal but for the file they were read from
+    /// and the description, neither of which changes a trial.
+    public func sameStudy(as other: StudySpec) -> Bool {
+        var a = self, b = other
+        a.source = ""; b.source = ""
+        a.description = nil; b.description = nil
+        return a == b
+    }
+
+    public static func fromJSON(_ text: String) throws -> StudySpec {
+        try JSONDecoder().decode(StudySpec.self, from: Data(text.utf8))
+    }
+}
+
+// MARK: Parsing TOML
+
+extension StudySpec {
+    /// Reads and validates a TOML spec. Relative landscape paths are resolved against the
+    /// spec's directory. Checks here need no objective to be built; `PreparedStudy` does the rest.
+    public static func load(_ url: URL) throws -> StudySpec {
+        let file = url.path
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw SpecError(file: file, key: "", "cannot read the spec: \(error.localizedDescription)")
+        }
+        return try parse(text, file: file, baseDirectory: url.deletingLastPathComponent())
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: URL) throws -> StudySpec {
+        let root: TOMLTable
+        do { root = try TOMLTable(string: text) } catch let error as TOMLParseError {
+            throw SpecError(file: file, key: "", "TOML syntax error at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+        }
+        let r = TableReader(table: root, file: file, path: "")
+        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives"])
+
+        let name = try r.requiredString("name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw SpecError(file: file, key: "name", "a study name uses letters, digits, '-', '_' and '.' only (got '\(name)')")
+        }
+
+        // seeds: a count (seeds 0..<n) or an explicit list.
+        var seeds = Array(0..<defaultSeedCount)
+        if let value = root["seeds"] {
+            if let n = value.int {
+                guard n >= 1 else { throw SpecError(file: file, key: "seeds", "needs at least one seed (got \(n))") }
+                seeds = Array(0..<n)
+            } else if let list = value.array {
+                seeds = try list.enumerated().map { i, v in
+                    guard let s = v.int, s >= 0 else { throw SpecError(file: file, key: "seeds[\(i)]", "a seed is a non-negative integer") }
+                    return s
+                }
+                guard !seeds.isEmpty else { throw SpecError(file: file, key: "seeds", "needs at least one seed") }
+                guard Set(seeds).count == seeds.count else { throw SpecError(file: file, key: "seeds", "a seed appears twice") }
+            } else {
+                throw SpecError(file: file, key: "seeds", "expected a count or a list of integers")
+            }
+        }
+
+        // budget: one number for every objective, or a table by number of parameters.
+        var budgets: [Int: Int] = [2: defaultBudget(dimension: 2), 3: defaultBudget(dimension: 3)]
+        if let value = root["budget"] {
+            if let n = value.int {
+                guard n >= 1 else { throw SpecError(file: file, key: "budget", "must be at least 1 (got \(n))") }
+                budgets = [:]
+                for d in 1...16 { budgets[d] = n }
+            } else if let table = value.table {
+                for key in table.keys {
+                    guard let d = Int(key), d >= 1 else {
+                        throw SpecError(file: file, key: "budget.\(key)", "keys are numbers of parameters, e.g. budget.2 = 40")
+                    }
+                    guard let n = table[key]?.int, n >= 1 else {
+                        throw SpecError(file: file, key: "budget.\(key)", "expected a positive integer")
+                    }
+                    budgets[d] = n
+                }
+            } else {
+                throw SpecError(file: file, key: "budget", "expected an integer or a table like { 2 = 40, 3 = 60 }")
+            }
+        }
+
+        // optimizers: [[optimizers]] kind = "...", name = "..." (optional), other keys are options.
+        guard let optimizerList = root["optimizers"]?.array, !optimizerList.isEmpty else {
+            throw SpecError(file: file, key: "optimizers", "list at least one optimizer ([[optimizers]] kind = \"random\")")
+        }
+        var optimizers: [OptimizerSpec] = []
+        for (i, item) in optimizerList.enumerated() {
+            let key = "optimizers[\(i)]"
+            guard let table = item.table else { throw SpecError(file: file, key: key, "expected a table") }
+            let t = TableReader(table: table, file: file, path: key)
+            let kind = try t.requiredString("kind")
+            guard OptimizerFactory.kinds.contains(kind) else {
+                throw SpecError(file: file, key: "\(key).kind", "unknown optimizer '\(kind)' (known: \(OptimizerFactory.kinds.joined(separator: ", ")))")
+            }
+            let optName = try t.optionalString("name") ?? kind
+            guard !optimizers.contains(where: { $0.name == optName }) else {
+                throw SpecError(file: file, key: "\(key).name", "optimizer name '\(optName)' appears twice; give each configuration its own name")
+            }
+            var options: [String: OptionValue] = [:]
+            for optionKey in table.keys where optionKey != "kind" && optionKey != "name" {
+                let v = table[optionKey]!
+                if let b = v.bool { options[optionKey] = .bool(b) }
+                else if let n = v.int { options[optionKey] = .number(Double(n)) }
+                else if let x = v.double { options[optionKey] = .number(x) }
+                else if let s = v.string { options[optionKey] = .string(s) }
+                else { throw SpecError(file: file, key: "\(key).\(optionKey)", "an option is a number, a string or a boolean") }
+            }
+            optimizers.append(OptimizerSpec(name: optName, config: OptimizerConfig(kind: kind, options: options)))
+        }
+
+        guard let objectiveList = root["objectives"]?.array, !objectiveList.isEmpty else {
+            throw SpecError(file: file, key: "objectives", "list at least one objective ([[objectives]])")
+        }
+        var objectives: [ObjectiveSpec] = []
+        for (i, item) in objectiveList.enumerated() {
+            let key = "objectives[\(i)]"
+            guard let table = item.table else { throw SpecError(file: file, key: key, "expected a table") }
+            let o = try parseObjective(table, file: file, key: key, baseDirectory: baseDirectory)
+            guard !objectives.contains(where: { $0.name == o.name }) else {
+                throw SpecError(file: file, key: "\(key).name", "objective name '\(o.name)' appears twice")
+            }
+            objectives.append(o)
+        }
+
+        return StudySpec(name: name, description: try r.optionalString("description"), source: file, seeds: seeds,
+                         budgets: budgets, optimizers: optimizers, objectives: objectives)
+    }
+
+    static func parseObjective(_ table: TOMLTable, file: String, key: String, baseDirectory: URL) throws -> ObjectiveSpec {
+        let t = TableReader(table: table, file: file, path: key)
+        let kind = try t.requiredString("kind")
+        let common = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band"]
+        var o = ObjectiveSpec(name: "", kind: kind)
+        switch kind {
+        case "surrogate":
+            try t.allowOnly(common + ["landscape", "kernel"])
+            let path = try t.requiredString("landscape")
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
+            o.landscape = url.standardizedFileURL.path
+            o.kernel = try t.optionalString("kernel") ?? "thin_plate_spline"
+            guard SurrogateSupport.kernels.contains(o.kernel!) else {
+                throw SpecError(file: file, key: "\(key).kernel", "unknown kernel '\(o.kernel!)' (known: \(SurrogateSupport.kernels.joined(separator: ", ")))")
+            }
+            o.name = try t.optionalString("name") ?? url.deletingPathExtension().lastPathComponent
+        case "analytic":
+            try t.allowOnly(common + ["function"])
+            let function = try t.requiredString("function")
+            guard TestFunction.named(function) != nil else {
+                throw SpecError(file: file, key: "\(key).function", "unknown function '\(function)' (known: \(TestFunction.all.map(\.name).joined(separator: ", ")))")
+            }
+            o.function = function
+            o.name = try t.optionalString("name") ?? function
+        default:
+            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(kind)' (known: surrogate, analytic)")
+        }
+        if let b = table["bounds"] {
+            guard let bt = b.table else { throw SpecError(file: file, key: "\(key).bounds", "expected a table like { vl_weight = [0, 2] }") }
+            o.bounds = try bt.keys.map { name in
+                let k = "\(key).bounds.\(name)"
+                guard let pair = bt[name]?.array, pair.count == 2, let lo = number(pair[0]), let hi = number(pair[1]) else {
+                    throw SpecError(file: file, key: k, "expected [lower, upper]")
+                }
+                guard lo.isFinite, hi.isFinite, lo < hi else { throw SpecError(file: file, key: k, "needs finite lower < upper (got [\(lo), \(hi)])") }
+                return BoundSpec(name: name, lower: lo, upper: hi)
+            }
+        }
+        if let d = table["delay_ms"] {
+            guard let ms = d.int, ms >= 0 else { throw SpecError(file: file, key: "\(key).delay_ms", "expected a non-negative integer") }
+            o.delayMs = ms
+        }
+        if let s = table["sum_to_one"] {
+            guard let list = s.array, list.count == 2, let a = list[0].string, let b = list[1].string, a != b else {
+                throw SpecError(file: file, key: "\(key).sum_to_one", "expected two parameter names, e.g. [\"vl_weight\", \"exp_weight\"]")
+            }
+            o.sumToOne = [a, b]
+        }
+        if let s = table["sum_to_one_band"] {
+            guard let w = number(s), w > 0 else { throw SpecError(file: file, key: "\(key).sum_to_one_band", "expected a positive number") }
+            o.sumToOneBand = w
+        }
+        if let refs = table["references"] {
+            guard let list = refs.array else { throw SpecError(file: file, key: "\(key).references", "expected [[objectives.references]] tables") }
+            for (j, item) in list.enumerated() {
+                let k = "\(key).references[\(j)]"
+                guard let rt = item.table else { throw SpecError(file: file, key: k, "expected a table") }
+                let r = TableReader(table: rt, file: file, path: k)
+                try r.allowOnly(["name", "params", "score"])
+                let name = try r.requiredString("name")
+                var params: [String: Double]?
+                if let p = rt["params"] {
+                    guard let pt = p.table else { throw SpecError(file: file, key: "\(k).params", "expected a table like { vl_weight = 0.9 }") }
+                    params = try Dictionary(uniqueKeysWithValues: pt.keys.map { name in
+                        guard let x = pt[name].flatMap(number), x.isFinite else {
+                            throw SpecError(file: file, key: "\(k).params.\(name)", "expected a number")
+                        }
+                        return (name, x)
+                    })
+                }
+                var score: Double?
+                if let s = rt["score"] {
+                    guard let x = number(s), x.isFinite else { throw SpecError(file: file, key: "\(k).score", "expected a number") }
+                    score = x
+                }
+                guard params != nil || score != nil else {
+                    throw SpecError(file: file, key: k, "a reference needs params (scored by the objective), a score, or both")
+                }
+                guard !o.references.contains(where: { $0.name == name }) else {
+                    throw SpecError(file: file, key: "\(k).name", "reference '\(name)' appears twice")
+                }
+                o.references.append(ReferenceSpec(name: name, params: params, score: score))
+            }
+        }
+        return o
+    }
+
+    static func number(_ v: TOMLValueConvertible) -> Double? {
+        if let x = v.double { return x }
+        if let n = v.int { return Double(n) }
+        return nil
+    }
+}
+
+/// Typed access to one TOML table, with errors that name the file and the full key.
+struct TableReader {
+    let table: TOMLTable
+    let file: String
+    let path: String
+
+    func key(_ k: String) -> String { path.isEmpty ? k : "\(path).\(k)" }
+
+    func requiredString(_ k: String) throws -> String {
+        guard let v = table[k] else { throw SpecError(file: file, key: key(k), "missing") }
+        guard let s = v.string else { throw SpecError(file: file, key: key(k), "expected a string") }
+        return s
+    }
+
+    func optionalString(_ k: String) throws -> String? {
+        guard let v = table[k] else { return nil }
+        guard let s = v.string else { throw SpecError(file: file, key: key(k), "expected a string") }
+        return s
+    }
+
+    /// Unknown keys are errors: a typo must not silently fall back to a default.
+    func allowOnly(_ allowed: [String]) throws {
+        for k in table.keys.sorted() where !allowed.contains(k) {
+            throw SpecError(file: file, key: key(k), "unknown key (allowed: \(allowed.joined(separator: ", ")))")
+        }
+    }
+}

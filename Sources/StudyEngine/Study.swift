@@ -1,0 +1,280 @@
+import Foundation
+import Ledger
+import Optimizers
+
+public enum StudyError: Error, CustomStringConvertible {
+    case specMismatch(study: String, ledger: String)
+    case replayMismatch(run: String, number: Int, recorded: [Double], asked: [Double])
+    case ledgerGap(run: String, expected: Int, found: Int)
+    case objectiveMissing(study: String, objective: String)
+    case badRecord(String)
+
+    public var description: String {
+        switch self {
+        case .specMismatch(let s, let path):
+            return "study '\(s)' already exists in \(path) with a different spec; rename the study or use another --ledger"
+        case .replayMismatch(let run, let n, let rec, let asked):
+            return "replaying \(run): trial \(n) was recorded at \(rec) but the optimizer now asks \(asked); the ledger and the optimizer disagree (was the optimizer's code or seed changed?)"
+        case .ledgerGap(let run, let e, let f):
+            return "\(run): expected trial \(e) in the ledger, found \(f)"
+        case .objectiveMissing(let s, let o): return "study '\(s)': objective '\(o)' is in the ledger but not in the spec"
+        case .badRecord(let what): return "unreadable ledger record: \(what)"
+        }
+    }
+}
+
+/// A spec with its objectives built and every cross-check done (optimizer options, budgets,
+/// bounds, references), ready to be run.
+public struct PreparedStudy: Sendable {
+    public let spec: StudySpec
+    public let objectives: [any Objective]
+
+    /// For tests and embedders: objectives built by the caller, in the spec's order.
+    public init(spec: StudySpec, objectives: [any Objective]) throws {
+        precondition(spec.objectives.count == objectives.count)
+        var resolved = spec
+        // Two-weight landscapes get the sum-to-one analysis unless the spec names other weights.
+        for (i, objective) in objectives.enumerated() where resolved.objectives[i].sumToOne == nil {
+            let names = objective.space.names
+            if names.contains("vl_weight") && names.contains("exp_weight") {
+                resolved.objectives[i].sumToOne = ["vl_weight", "exp_weight"]
+            }
+        }
+        self.spec = resolved
+        self.objectives = objectives
+        try PreparedStudy.validate(resolved, objectives)
+    }
+
+    /// Builds the objectives of a spec. At launch the landscape checksums are recorded in the
+    /// spec; on resume they must still match (a study must not silently change its objective).
+    public static func prepare(_ spec: StudySpec) throws -> PreparedStudy {
+        var resolved = spec
+        var objectives: [any Objective] = []
+        for (i, o) in spec.objectives.enumerated() {
+            let key = "objectives[\(i)]"
+            let objective = try ObjectiveFactory.make(o, file: spec.source, key: key)
+            if let path = o.landscape {
+                let sum = try checksum(of: URL(fileURLWithPath: path))
+                if let recorded = o.landscapeChecksum, recorded != sum {
+                    throw SpecError(file: spec.source, key: "\(key).landscape", "\(path) changed since study '\(spec.name)' started (checksum \(sum), recorded \(recorded)); restore it or start a new study")
+                }
+                resolved.objectives[i].landscapeChecksum = sum
+            }
+            objectives.append(objective)
+        }
+        return try PreparedStudy(spec: resolved, objectives: objectives)
+    }
+
+    static func validate(_ spec: StudySpec, _ objectives: [any Objective]) throws {
+        let file = spec.source
+        for (i, objective) in objectives.enumerated() {
+            let o = spec.objectives[i]
+            let key = "objectives[\(i)]"
+            let d = objective.space.dimension
+            let budget = spec.budget(dimension: d)
+            for (j, opt) in spec.optimizers.enumerated() {
+                do {
+                    _ = try OptimizerFactory.make(opt.config, dimension: d, budget: budget, seed: 0)
+                } catch let error as OptimizerError {
+                    switch error {
+                    case .unknownKind:
+                        throw SpecError(file: file, key: "optimizers[\(j)].kind", error.description)
+                    case .unknownOption(_, let option, _), .badOption(_, let option, _):
+                        throw SpecError(file: file, key: "optimizers[\(j)].\(option)", error.description)
+                    case .budgetTooSmall:
+                        throw SpecError(file: file, key: "budget.\(d)", "\(error.description) (objective '\(o.name)' has \(d) parameters)")
+                    default:
+                        throw SpecError(file: file, key: "optimizers[\(j)]", error.description)
+                    }
+                }
+            }
+            for (j, r) in o.references.enumerated() {
+                guard let params = r.params else { continue }
+                let k = "\(key).references[\(j)].params"
+                guard Set(params.keys) == Set(objective.space.names) else {
+                    throw SpecError(file: file, key: k, "objective '\(o.name)' has parameters \(objective.space.names.joined(separator: ", ")); the reference names \(params.keys.sorted().joined(separator: ", "))")
+                }
+                if r.score == nil {
+                    for p in objective.space.parameters where !(p.lower...p.upper).contains(params[p.name]!) {
+                        throw SpecError(file: file, key: "\(k).\(p.name)", "\(params[p.name]!) is outside [\(p.lower), \(p.upper)]; give the measured score to place a reference outside the box")
+                    }
+                }
+            }
+            if let w = o.sumToOne {
+                for name in w where !objective.space.names.contains(name) {
+                    throw SpecError(file: file, key: "\(key).sum_to_one", "objective '\(o.name)' has no parameter '\(name)'")
+                }
+            }
+        }
+    }
+}
+
+/// Each run's optimizer seed: a stable hash (FNV-1a, then the SplitMix64 finalizer) of the
+/// study seed, the objective's and the optimizer's names. Independent of scheduling, so any
+/// `--jobs` gives the same trials; not Swift's `hashValue`, which changes between processes.
+public func optimizerSeed(studySeed: Int, objective: String, optimizer: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in "\(studySeed)\u{1f}\(objective)\u{1f}\(optimizer)".utf8 {
+        h ^= UInt64(byte)
+        h = h &* 0x0000_0100_0000_01b3
+    }
+    h ^= h >> 30; h = h &* 0xbf58_476d_1ce4_e5b9
+    h ^= h >> 27; h = h &* 0x94d0_49bb_1331_11eb
+    h ^= h >> 31
+    return h
+}
+
+// MARK: JSON of points (written by hand so that doubles round-trip exactly and keys keep order)
+
+func jsonArray(_ xs: [Double]) -> String { "[" + xs.map { "\($0)" }.joined(separator: ",") + "]" }
+
+func parseJSONArray(_ text: String) -> [Double]? {
+    let body = text.trimmingCharacters(in: .whitespaces)
+    guard body.hasPrefix("["), body.hasSuffix("]") else { return nil }
+    let inner = body.dropFirst().dropLast()
+    if inner.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
+    var out: [Double] = []
+    for part in inner.split(separator: ",") {
+        guard let x = Double(part.trimmingCharacters(in: .whitespaces)) else { return nil }
+        out.append(x)
+    }
+    return out
+}
+
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        }
+    }
+    return out + "\""
+}
+
+/// `{"name": value, ...}` in the given order.
+func jsonObject(names: [String], values: [Double]) -> String {
+    "{" + zip(names, values).map { "\(jsonString($0)):\($1)" }.joined(separator: ",") + "}"
+}
+
+/// The (name, value) pairs of a flat params JSON object as written by `jsonObject`, in order.
+/// Parsed by hand: Foundation's JSON reader does not round-trip every double exactly.
+func parseParamPairs(_ text: String) -> [(String, Double)] {
+    var pairs: [(String, Double)] = []
+    var chars = Array(text.unicodeScalars)[...]
+    func skipSpace() { while let c = chars.first, c == " " || c == "\n" || c == "\t" || c == "\r" { chars.removeFirst() } }
+    skipSpace()
+    guard chars.first == "{" else { return [] }
+    chars.removeFirst()
+    while true {
+        skipSpace()
+        guard chars.first == "\"" else { return pairs }
+        chars.removeFirst()
+        var key = String.UnicodeScalarView()
+        while let c = chars.first, c != "\"" {
+            chars.removeFirst()
+            if c == "\\", let e = chars.first {
+                chars.removeFirst()
+                switch e {
+                case "n": key.append("\n")
+                case "t": key.append("\t")
+                case "r": key.append("\r")
+                case "u":
+                    let hex = String(String.UnicodeScalarView(chars.prefix(4)))
+                    chars.removeFirst(min(4, chars.count))
+                    if let v = UInt32(hex, radix: 16), let s = Unicode.Scalar(v) { key.append(s) }
+                default: key.append(e)
+                }
+            } else { key.append(c) }
+        }
+        guard !chars.isEmpty else { return pairs }
+        chars.removeFirst()  // closing quote
+        skipSpace()
+        guard chars.first == ":" else { return pairs }
+        chars.removeFirst()
+        skipSpace()
+        var number = String.UnicodeScalarView()
+        while let c = chars.first, c != ",", c != "}" { number.append(c); chars.removeFirst() }
+        if let x = Double(String(number).trimmingCharacters(in: .whitespaces)) { pairs.append((String(key), x)) }
+        guard let c = chars.first else { return pairs }
+        chars.removeFirst()
+        if c == "}" { return pairs }
+    }
+}
+
+/// Parameter values by name from a params JSON object.
+func parseParams(_ text: String) -> [String: Double] {
+    Dictionary(parseParamPairs(text), uniquingKeysWith: { a, _ in a })
+}
+
+// MARK: Creating and opening a study in a ledger
+
+public enum StudyStore {
+    /// The study's record in the ledger, created (objectives with their extremes, reference
+    /// points, sum-to-one analyses, and every run as pending) if it does not exist yet. An
+    /// existing study must have been launched with the same spec.
+    public static func open(_ prepared: PreparedStudy, in ledger: Ledger) throws -> StudyRecord {
+        let spec = prepared.spec
+        if let existing = try ledger.study(named: spec.name) {
+            try checkSame(existing, spec, ledger)
+            return existing
+        }
+        var items: [Ledger.NewObjective] = []
+        for (i, objective) in prepared.objectives.enumerated() {
+            let o = spec.objectives[i]
+            let names = objective.space.names
+            let (fMin, fMax) = try objective.extrema()
+            var references: [ReferenceRecord] = []
+            for r in o.references + objective.builtInReferences where !references.contains(where: { $0.method == r.name }) {
+                let x = r.params.map { p in names.map { p[$0] ?? .nan } }
+                let value = try r.score ?? objective.evaluate(x!)
+                references.append(ReferenceRecord(objective: 0, method: r.name,
+                                                  params: x.map { jsonObject(names: names, values: $0) }, value: value))
+            }
+            var analysis: String?
+            if let w = o.sumToOne, let a = SumToOneAnalysis.analyze(objective, weights: w, band: o.sumToOneBand, fMin: fMin, fMax: fMax) {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                analysis = String(decoding: try encoder.encode(a), as: UTF8.self)
+            }
+            let definition = try String(decoding: JSONEncoder().encode(o), as: UTF8.self)
+            let budget = spec.budget(dimension: objective.space.dimension)
+            var runs: [RunRecord] = []
+            for opt in spec.optimizers {
+                for seed in spec.seeds {
+                    runs.append(RunRecord(study: 0, objective: 0, optimizer: opt.name, seed: seed,
+                                          optimizerSeed: optimizerSeed(studySeed: seed, objective: o.name, optimizer: opt.name),
+                                          budget: budget))
+                }
+            }
+            items.append(Ledger.NewObjective(
+                objective: ObjectiveRecord(study: 0, name: o.name, kind: objective.kind, definition: definition,
+                                           fMin: fMin, fMax: fMax, analysis: analysis),
+                references: references, runs: runs))
+        }
+        let record = StudyRecord(name: spec.name, spec: try spec.canonicalJSON(), created: Date())
+        let (study, created) = try ledger.createStudy(record, objectives: items)
+        if !created { try checkSame(study, spec, ledger) }  // another process created it first
+        return study
+    }
+
+    static func checkSame(_ existing: StudyRecord, _ spec: StudySpec, _ ledger: Ledger) throws {
+        let recorded = try StudySpec.fromJSON(existing.spec)
+        guard recorded.sameStudy(as: spec) else { throw StudyError.specMismatch(study: spec.name, ledger: ledger.path) }
+    }
+
+    /// The spec a study was launched with (for `study resume NAME`).
+    public static func spec(of name: String, in ledger: Ledger) throws -> (StudyRecord, StudySpec) {
+        guard let study = try ledger.study(named: name) else { throw LedgerError.noSuchStudy(name) }
+        do {
+            return (study, try StudySpec.fromJSON(study.spec))
+        } catch {
+            throw StudyError.badRecord("spec of study '\(name)': \(error)")
+        }
+    }
+}

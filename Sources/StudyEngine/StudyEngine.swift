@@ -1,1 +1,0 @@
-// StudyEngine: see ../shared/DESIGN.md

@@ -1,0 +1,73 @@
+import Foundation
+import Optimizers
+import Surrogate
+
+/// Glue between study specs and the Surrogate module.
+enum SurrogateSupport {
+    static var kernels: [String] { RBFKernel.allCases.map(\.rawValue) }
+
+    static func makeObjective(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
+        guard let path = spec.landscape else { throw SpecError(file: file, key: "\(key).landscape", "missing") }
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SpecError(file: file, key: "\(key).landscape", "landscape file not found: \(path)")
+        }
+        let landscape: Landscape
+        do { landscape = try Landscape.load(url) } catch {
+            throw SpecError(file: file, key: "\(key).landscape", "cannot load \(path): \(error)")
+        }
+        guard let kernel = RBFKernel(rawValue: spec.kernel ?? "thin_plate_spline") else {
+            throw SpecError(file: file, key: "\(key).kernel", "unknown kernel '\(spec.kernel ?? "")' (known: \(kernels.joined(separator: ", ")))")
+        }
+        // The box: the landscape's own, or the spec's bounds, which must name the landscape's
+        // parameters and stay inside its box (an RBF extrapolates badly outside its data).
+        var box = zip(landscape.parameterNames, landscape.bounds).map { Parameter(name: $0, lower: $1.lowerBound, upper: $1.upperBound) }
+        if let bounds = spec.bounds {
+            guard Set(bounds.map(\.name)) == Set(landscape.parameterNames) else {
+                throw SpecError(file: file, key: "\(key).bounds", "the landscape \(path) has parameters \(landscape.parameterNames.joined(separator: ", ")); bounds name \(bounds.map(\.name).sorted().joined(separator: ", "))")
+            }
+            box = try zip(landscape.parameterNames, landscape.bounds).map { name, range in
+                let b = bounds.first { $0.name == name }!
+                guard b.lower >= range.lowerBound - 1e-12, b.upper <= range.upperBound + 1e-12 else {
+                    throw SpecError(file: file, key: "\(key).bounds.\(name)", "[\(b.lower), \(b.upper)] leaves the landscape's box [\(range.lowerBound), \(range.upperBound)] (\(path))")
+                }
+                return Parameter(name: name, lower: b.lower, upper: b.upper)
+            }
+        }
+        let space: SearchSpace
+        do { space = try SearchSpace(box) } catch {
+            throw SpecError(file: file, key: "\(key).bounds", "\(error)")
+        }
+        let rbf: RBFInterpolator
+        do { rbf = try RBFInterpolator(points: landscape.points, values: landscape.scores, kernel: kernel) } catch {
+            throw SpecError(file: file, key: "\(key).landscape", "cannot fit an RBF (\(kernel.rawValue)) to \(path): \(error)")
+        }
+        let references = landscape.references.map { r in
+            ReferenceSpec(name: r.name,
+                          params: r.params.map { Dictionary(uniqueKeysWithValues: zip(landscape.parameterNames, $0)) },
+                          score: r.score)
+        }
+        return SurrogateObjective(name: spec.name, space: space, rbf: rbf, delayMs: spec.delayMs, builtInReferences: references)
+    }
+}
+
+/// The RBF interpolant of a measured landscape over its box.
+public struct SurrogateObjective: Objective {
+    public let name: String
+    public var kind: String { "surrogate" }
+    public let space: SearchSpace
+    let rbf: RBFInterpolator
+    let delayMs: Int
+    public let builtInReferences: [ReferenceSpec]
+
+    public func evaluate(_ x: [Double]) throws -> Double {
+        if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
+        return rbf(x)
+    }
+
+    /// Dense Sobol search plus Nelder–Mead polish (Surrogate.findExtrema).
+    public func extrema() throws -> (minimum: Double, maximum: Double) {
+        let e = try findExtrema(bounds: space.parameters.map { $0.lower...$0.upper }) { rbf($0) }
+        return (e.minimum, e.maximum)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import Ledger
+import Optimizers
+@testable import StudyEngine
+
+/// The repository root (for the shipped Studies/ and Surrogates/).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+let landscapeCSV = """
+    # Synthetic test landscape (not a measurement)
+    #@bounds vl_weight=0:2 exp_weight=0:2
+    #@reference frank vl_weight=0.93 exp_weight=0.07 score=0.58
+    #@reference vlm score=0.41
+    vl_weight,exp_weight,score
+    0,0,0.46
+    0,1,0.55
+    0,2,0.50
+    1,0,0.66
+    1,1,0.70
+    1,2,0.52
+    2,0,0.60
+    2,1,0.57
+    2,2,0.40
+    """
+
+func surrogateSpec(_ objectiveExtra: String = "", landscape: String = "land.csv") -> String {
+    """
+    name = "surr"
+    seeds = 2
+    budget = { 2 = 10 }
+    [[optimizers]]
+    kind = "random"
+    [[objectives]]
+    kind = "surrogate"
+    landscape = "\(landscape)"
+    \(objectiveExtra)
+    """
+}
+
+@Suite("Surrogate objectives in studies")
+struct SurrogateStudyTests {
+    @Test func aSurrogateStudyRunsWithExtremaReferencesAndSumToOne() throws {
+        let dir = try tempDirectory()
+        try landscapeCSV.write(to: dir.appendingPathComponent("land.csv"), atomically: true, encoding: .utf8)
+        let s = try spec(surrogateSpec("""
+            [[objectives.references]]
+            name = "average"
+            params = { vl_weight = 0.5, exp_weight = 0.5 }
+            """), in: dir)
+        #expect(s.objectives[0].name == "land")
+        let (ledger, result) = try runStudy(s, ledgerAt: dir.appendingPathComponent("l.sqlite").path)
+        #expect(result.studyDone && result.trialsEvaluated == 20)
+        let study = try #require(try ledger.study(named: "surr"))
+        let o = try ledger.objectives(study: study.id!)[0]
+        #expect(o.kind == "surrogate")
+        #expect(o.fMax >= 0.70 - 1e-9 && o.fMin <= 0.40 + 1e-9)  // the interpolant passes through the grid
+        let refs = try ledger.references(study: study.id!)
+        #expect(refs.map(\.method) == ["average", "frank", "vlm"])
+        #expect(refs[1].value == 0.58 && refs[2].value == 0.41 && refs[2].params == nil)
+        let analysis = try JSONDecoder().decode(SumToOneAnalysis.self, from: Data(try #require(o.analysis).utf8))
+        #expect(analysis.weights == ["vl_weight", "exp_weight"])
+        #expect(analysis.lineBest <= analysis.bandBest && analysis.bandBest <= analysis.globalBest)
+        // Trials evaluate the interpolant: a grid point scores its measured value.
+        let objective = try PreparedStudy.prepare(s).objectives[0]
+        #expect(abs(try objective.evaluate([1, 1]) - 0.70) < 1e-9)
+    }
+
+    @Test func landscapeErrorsNameTheFileAndTheKey() throws {
+        let dir = try tempDirectory()
+        try landscapeCSV.write(to: dir.appendingPathComponent("land.csv"), atomically: true, encoding: .utf8)
+        func error(_ text: String) throws -> SpecError? {
+            do { _ = try PreparedStudy.prepare(try spec(text, in: dir)); return nil } catch let e as SpecError { return e }
+        }
+        let missing = try #require(try error(surrogateSpec(landscape: "absent.csv")))
+        #expect(missing.key == "objectives[0].landscape")
+        #expect(missing.message.contains("absent.csv"))
+        let names = try #require(try error(surrogateSpec("bounds = { vl_weight = [0, 1], density = [0, 1] }")))
+        #expect(names.key == "objectives[0].bounds")
+        let outside = try #require(try error(surrogateSpec("bounds = { vl_weight = [0, 3], exp_weight = [0, 1] }")))
+        #expect(outside.key == "objectives[0].bounds.vl_weight")
+        #expect(try error(surrogateSpec("bounds = { vl_weight = [0.5, 1.5], exp_weight = [0, 1] }")) == nil)
+    }
+
+    @Test func resumeRefusesALandscapeThatChanged() throws {
+        let dir = try tempDirectory()
+        let land = dir.appendingPathComponent("land.csv")
+        try landscapeCSV.write(to: land, atomically: true, encoding: .utf8)
+        let path = dir.appendingPathComponent("l.sqlite").path
+        _ = try runStudy(try spec(surrogateSpec(), in: dir), ledgerAt: path)
+        try landscapeCSV.replacingOccurrences(of: "1,1,0.70", with: "1,1,0.90").write(to: land, atomically: true, encoding: .utf8)
+        #expect(throws: SpecError.self) { _ = try StudyEngine.resume(name: "surr", ledgerPath: path) }
+    }
+
+    @Test func theShippedQuickstartSpecIsValid() throws {
+        let url = repositoryRoot.appendingPathComponent("Studies/quickstart.toml")
+        let prepared = try PreparedStudy.prepare(try StudySpec.load(url))
+        #expect(prepared.spec.optimizers.map(\.config.kind) == ["random", "sobol", "gp", "cmaes", "pattern", "powell"])
+        #expect(prepared.spec.seeds.count == 10)
+        #expect(prepared.objectives.map(\.space.dimension) == [2, 2, 3])
+        #expect(prepared.objectives.map { prepared.spec.budget(dimension: $0.space.dimension) } == [40, 40, 60])
+        // Every shipped landscape says what it is.
+        for name in ["ta_branin_5x5", "ta_six_hump_camel_5x5", "ties_hartmann3_5x5x4"] {
+            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("Surrogates/\(name).csv"), encoding: .utf8)
+            #expect(text.hasPrefix("# Analytic function "))
+            #expect(text.contains("not a measurement"))
+        }
+    }
+}
