@@ -12,35 +12,32 @@ struct MergeTune: ParsableCommand {
 }
 
 func runMergeTune() -> Int32 {
-    let command: ParsableCommand
     do {
-        command = try MergeTune.parseAsRoot()
+        var command = try MergeTune.parseAsRoot()
+        try command.run()
+        return 0
     } catch {
-        let code = MergeTune.exitCode(for: error)
+        return exitStatus(for: error)
+    }
+}
+
+/// Help and version requests (which ArgumentParser may raise while parsing or from `run()`)
+/// exit 0; usage errors exit 2 with ArgumentParser's message; an explicit ExitCode passes
+/// through; anything else is a runtime failure: exit 1 with the error on stderr.
+func exitStatus(for error: Error) -> Int32 {
+    if let exit = error as? ExitCode { return exit.rawValue }
+    let code = MergeTune.exitCode(for: error)
+    if code == .success {
         let message = MergeTune.fullMessage(for: error)
-        if code == .success {
-            if !message.isEmpty { print(message) }
-            return 0
-        }
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        if !message.isEmpty { print(message) }
+        return 0
+    }
+    if code == .validationFailure {
+        FileHandle.standardError.write(Data((MergeTune.fullMessage(for: error) + "\n").utf8))
         return 2
     }
-    do {
-        var runnable = command
-        try runnable.run()
-        return 0
-    } catch let exit as ExitCode {
-        return exit.rawValue
-    } catch let error as ValidationError {
-        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-        return 2
-    } catch let error as CleanExit {
-        print(MergeTune.fullMessage(for: error))
-        return 0
-    } catch {
-        FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
-        return 1
-    }
+    FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+    return 1
 }
 
 /// LocalizedError descriptions where a type gives one, else the value itself.

@@ -3,15 +3,6 @@ import XCTest
 
 /// End-to-end tests of the fusion subcommands: run the built binary, check output and exit code.
 final class FusionCLITests: XCTestCase {
-    /// The products directory holds the test bundle and the `mergetune` binary.
-    var binary: URL {
-        var dir = Bundle(for: FusionCLITests.self).bundleURL
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mergetune").path), dir.path != "/" {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("mergetune")
-    }
-
     /// The Fusion test fixtures, found from this source file (CLITests has no resources).
     func fixture(_ name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -22,17 +13,8 @@ final class FusionCLITests: XCTestCase {
 
     @discardableResult
     func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o
-        p.standardError = e
-        try p.run()
-        let outData = o.fileHandleForReading.readDataToEndOfFile()
-        let errData = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let r = try MergeTuneBinary.run(args)
+        return (r.status, r.stdout, r.stderr)
     }
 
     var triple: [String] { ["--base", fixture("base"), "--vlm", fixture("vlm_wrapped"), "--expert", fixture("expert")] }

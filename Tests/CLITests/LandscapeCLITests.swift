@@ -1,37 +1,6 @@
 import Foundation
 import Testing
 
-/// Runs the built `mergetune` binary (next to the test bundle) and captures its output.
-enum MergeTuneBinary {
-    static let url: URL = {
-        var candidates: [URL] = []
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 { candidates.append(dir.appendingPathComponent("mergetune")); dir.deleteLastPathComponent() }
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("mergetune"))
-        }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }()
-
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
-
-    static func run(_ arguments: [String], in directory: URL) throws -> Result {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read before waiting so a large output cannot fill the pipe and block the child.
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
-}
-
 /// A scratch directory holding a 5x5 landscape `ta.csv` (the same synthetic grid as the
 /// Surrogate fixtures) and a points file `q.csv`.
 func landscapeScratch() throws -> URL {

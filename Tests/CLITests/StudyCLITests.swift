@@ -4,46 +4,6 @@ import Testing
 import Glibc
 #endif
 
-/// Runs the built `mergetune` binary (next to the test bundle).
-enum StudyCLI {
-    static let url: URL = {
-        var candidates: [URL] = []
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 { candidates.append(dir.appendingPathComponent("mergetune")); dir.deleteLastPathComponent() }
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("mergetune"))
-        }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }()
-
-    struct Output { let status: Int32; let stdout: String; let stderr: String }
-
-    static func run(_ arguments: [String], in directory: URL) throws -> Output {
-        let out = directory.appendingPathComponent("out-\(UUID().uuidString)")
-        let err = directory.appendingPathComponent("err-\(UUID().uuidString)")
-        let process = try spawn(arguments, in: directory, stdout: out, stderr: err)
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
-    }
-
-    /// Starts the binary with stdout and stderr going to files (read while it runs).
-    static func spawn(_ arguments: [String], in directory: URL, stdout: URL, stderr: URL) throws -> Process {
-        FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = try FileHandle(forWritingTo: stdout)
-        process.standardError = try FileHandle(forWritingTo: stderr)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-}
-
 /// A study of analytic objectives with a small simulated cost per evaluation, so that kills land
 /// in the middle of runs: 3 objectives × 6 optimizers × 2 seeds = 36 runs, 468 evaluations.
 /// Every optimizer kind is in it: replaying the ledger must rebuild each one's state exactly.
@@ -102,7 +62,7 @@ func makeDirectory() throws -> URL {
 /// so that two ledgers can be compared trial for trial.
 func exportedTrials(_ study: String, ledger: String, in dir: URL) throws -> [[String]] {
     let file = "trials-\(UUID().uuidString).csv"
-    let r = try StudyCLI.run(["study", "export", study, "--ledger", ledger, "--trials", file], in: dir)
+    let r = try MergeTuneBinary.run(["study", "export", study, "--ledger", ledger, "--trials", file], in: dir)
     #expect(r.status == 0, "\(r.stderr)")
     let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
     let lines = text.split(separator: "\n").map(String.init)
@@ -130,7 +90,7 @@ func splitCSV(_ line: String) -> [String] {
 let uninterrupted: Result<(dir: URL, trials: [[String]]), Error> = Result {
     let dir = try makeDirectory()
     try crashSpec.write(to: dir.appendingPathComponent("crash.toml"), atomically: true, encoding: .utf8)
-    let r = try StudyCLI.run(["study", "launch", "crash.toml", "--ledger", "reference.sqlite"], in: dir)
+    let r = try MergeTuneBinary.run(["study", "launch", "crash.toml", "--ledger", "reference.sqlite"], in: dir)
     guard r.status == 0 else { throw CocoaError(.featureUnsupported, userInfo: ["stderr": r.stderr]) }
     return (dir, try exportedTrials("crash", ledger: "reference.sqlite", in: dir))
 }
@@ -157,7 +117,7 @@ struct StudyCLITests {
         var moments: [String] = []
         for attempt in 0..<5 {
             let err = dir.appendingPathComponent("err\(attempt).txt")
-            let process = try StudyCLI.spawn(["study", "launch", "crash.toml", "--ledger", "crash.sqlite", "--jobs", "2"],
+            let process = try MergeTuneBinary.spawn(["study", "launch", "crash.toml", "--ledger", "crash.sqlite", "--jobs", "2"],
                                              in: dir, stdout: dir.appendingPathComponent("out\(attempt).txt"), stderr: err)
             // Wait until this process has started work (its first progress line) and finished
             // 0–1 runs, then a random extra 0–40 ms: the kill lands mid-run, mid-trial or mid-commit.
@@ -175,10 +135,10 @@ struct StudyCLITests {
             if process.terminationReason == .uncaughtSignal { killed += 1 }
         }
         #expect(killed >= 3, "most kills should land while the study runs (\(moments))")
-        let status = try StudyCLI.run(["study", "list", "--ledger", "crash.sqlite"], in: dir)
+        let status = try MergeTuneBinary.run(["study", "list", "--ledger", "crash.sqlite"], in: dir)
         #expect(status.status == 0)
 
-        let resumed = try StudyCLI.run(["study", "resume", "crash", "--ledger", "crash.sqlite", "--jobs", "2"], in: dir)
+        let resumed = try MergeTuneBinary.run(["study", "resume", "crash", "--ledger", "crash.sqlite", "--jobs", "2"], in: dir)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("regret over random"))
         let trials = try exportedTrials("crash", ledger: "crash.sqlite", in: dir)
@@ -193,7 +153,7 @@ struct StudyCLITests {
         // Both start on a fresh ledger: they race to migrate it, create the study and claim runs.
         let errs = (0..<2).map { dir.appendingPathComponent("err\($0).txt") }
         let processes = try (0..<2).map { i in
-            try StudyCLI.spawn(["study", "launch", "crash.toml", "--ledger", "shared.sqlite", "--jobs", "2"], in: dir,
+            try MergeTuneBinary.spawn(["study", "launch", "crash.toml", "--ledger", "shared.sqlite", "--jobs", "2"], in: dir,
                                stdout: dir.appendingPathComponent("out\(i).txt"), stderr: errs[i])
         }
         for p in processes { p.waitUntilExit() }
@@ -211,32 +171,32 @@ struct StudyCLITests {
     @Test func summaryAndExportsFromTheCommandLine() throws {
         let reference = try uninterrupted.get()
         let dir = reference.dir
-        let table = try StudyCLI.run(["study", "summary", "crash", "--ledger", "reference.sqlite"], in: dir)
+        let table = try MergeTuneBinary.run(["study", "summary", "crash", "--ledger", "reference.sqlite"], in: dir)
         #expect(table.status == 0)
         #expect(table.stdout.contains("objective branin (analytic)"))
         #expect(table.stdout.contains("mean RoR"))
         #expect(table.stdout.contains("centre"))
-        let json = try StudyCLI.run(["study", "summary", "crash", "--ledger", "reference.sqlite", "--format", "json"], in: dir)
+        let json = try MergeTuneBinary.run(["study", "summary", "crash", "--ledger", "reference.sqlite", "--format", "json"], in: dir)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((object?["objectives"] as? [Any])?.count == 3)
-        let csv = try StudyCLI.run(["study", "summary", "crash", "--ledger", "reference.sqlite", "--format", "csv"], in: dir)
+        let csv = try MergeTuneBinary.run(["study", "summary", "crash", "--ledger", "reference.sqlite", "--format", "csv"], in: dir)
         #expect(csv.stdout.hasPrefix("section,objective,optimizer,reference,metric,value\n"))
 
-        let export = try StudyCLI.run(["study", "export", "crash", "--ledger", "reference.sqlite", "--curves", "curves.csv"], in: dir)
+        let export = try MergeTuneBinary.run(["study", "export", "crash", "--ledger", "reference.sqlite", "--curves", "curves.csv"], in: dir)
         #expect(export.status == 0)
         let curves = try String(contentsOf: dir.appendingPathComponent("curves.csv"), encoding: .utf8).split(separator: "\n")
         #expect(curves.first == "study,objective,optimizer,seed,n,state,value,best,regret")
         #expect(curves.count == 1 + crashTrials)
 
-        let list = try StudyCLI.run(["study", "list", "--ledger", "reference.sqlite"], in: dir)
+        let list = try MergeTuneBinary.run(["study", "list", "--ledger", "reference.sqlite"], in: dir)
         #expect(list.stdout.contains("crash") && list.stdout.contains("36/36"))
-        let show = try StudyCLI.run(["study", "show", "crash", "--ledger", "reference.sqlite"], in: dir)
+        let show = try MergeTuneBinary.run(["study", "show", "crash", "--ledger", "reference.sqlite"], in: dir)
         #expect(show.status == 0 && show.stdout.contains("hartmann3"))
     }
 
     @Test func exitCodesAndErrorsThatNameFileAndKey() throws {
         let dir = try makeDirectory()
-        let missing = try StudyCLI.run(["study", "launch", "nowhere.toml", "--ledger", "l.sqlite"], in: dir)
+        let missing = try MergeTuneBinary.run(["study", "launch", "nowhere.toml", "--ledger", "l.sqlite"], in: dir)
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("nowhere.toml"))
 
@@ -248,22 +208,22 @@ struct StudyCLITests {
             kind = "analytic"
             function = "branin"
             """.write(to: dir.appendingPathComponent("bad.toml"), atomically: true, encoding: .utf8)
-        let bad = try StudyCLI.run(["study", "launch", "bad.toml", "--ledger", "l.sqlite"], in: dir)
+        let bad = try MergeTuneBinary.run(["study", "launch", "bad.toml", "--ledger", "l.sqlite"], in: dir)
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("bad.toml: optimizers[0].kind: unknown optimizer 'annealing'"))
 
-        #expect(try StudyCLI.run(["study", "launch", "bad.toml", "--jobs", "0"], in: dir).status == 2)
-        #expect(try StudyCLI.run(["study", "summary"], in: dir).status == 2)
-        #expect(try StudyCLI.run(["study", "summary", "x", "--format", "xml"], in: dir).status == 2)
-        #expect(try StudyCLI.run(["study", "export", "x", "--ledger", "l.sqlite"], in: dir).status == 2)
-        let noLedger = try StudyCLI.run(["study", "show", "x", "--ledger", "absent.sqlite"], in: dir)
+        #expect(try MergeTuneBinary.run(["study", "launch", "bad.toml", "--jobs", "0"], in: dir).status == 2)
+        #expect(try MergeTuneBinary.run(["study", "summary"], in: dir).status == 2)
+        #expect(try MergeTuneBinary.run(["study", "summary", "x", "--format", "xml"], in: dir).status == 2)
+        #expect(try MergeTuneBinary.run(["study", "export", "x", "--ledger", "l.sqlite"], in: dir).status == 2)
+        let noLedger = try MergeTuneBinary.run(["study", "show", "x", "--ledger", "absent.sqlite"], in: dir)
         #expect(noLedger.status == 1)
         #expect(noLedger.stderr.contains("absent.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("absent.sqlite").path))
-        #expect(try StudyCLI.run(["study", "list", "--no-such-flag"], in: dir).status == 2)
+        #expect(try MergeTuneBinary.run(["study", "list", "--no-such-flag"], in: dir).status == 2)
         // Resuming a study the ledger lacks is a runtime failure.
         let reference = try uninterrupted.get()
-        let unknown = try StudyCLI.run(["study", "resume", "nope", "--ledger", "reference.sqlite"], in: reference.dir)
+        let unknown = try MergeTuneBinary.run(["study", "resume", "nope", "--ledger", "reference.sqlite"], in: reference.dir)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no study named 'nope'"))
     }
