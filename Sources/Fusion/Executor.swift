@@ -6,8 +6,11 @@ import SafeTensors
 public struct MergeOptions: Sendable {
     /// Worker threads (default: active processors).
     public var threads: Int
-    /// Elements per chunk: each worker holds three Float chunks, so memory is about
-    /// threads × chunkElements × 14 bytes, independent of model size.
+    /// Elements per chunk: each worker holds three Float chunks and a 16-bit output
+    /// scratch, so memory is about threads × chunkElements × 14 bytes, independent of
+    /// model size. Default: 16 Mi elements (whole decoder tensors of 1–8 B models fit one
+    /// chunk, so multi-pass methods convert them once), capped so all workers together
+    /// hold at most about 1.5 GB.
     public var chunkElements: Int
     /// Largest shard of the output (bytes of tensor data).
     public var maxShardBytes: Int
@@ -18,16 +21,22 @@ public struct MergeOptions: Sendable {
     /// Copy config, generation config, tokenizer and processor files from the VLM directory.
     public var copyConfigFiles: Bool
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, chunkElements: Int = 4 << 20,
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, chunkElements: Int? = nil,
                 maxShardBytes: Int = 5_000_000_000, outputDType: DType? = nil, passThroughUnpaired: Bool = false,
                 overwrite: Bool = false, copyConfigFiles: Bool = true) {
         self.threads = max(1, threads)
-        self.chunkElements = max(16, chunkElements)
+        self.chunkElements = max(16, chunkElements ?? MergeOptions.defaultChunk(threads: max(1, threads)))
         self.maxShardBytes = maxShardBytes
         self.outputDType = outputDType
         self.passThroughUnpaired = passThroughUnpaired
         self.overwrite = overwrite
         self.copyConfigFiles = copyConfigFiles
+    }
+}
+
+extension MergeOptions {
+    public static func defaultChunk(threads: Int) -> Int {
+        min(16 << 20, 1_500_000_000 / (14 * threads))
     }
 }
 
@@ -45,17 +54,24 @@ public struct MergeResult: Sendable {
 /// Per-worker Float chunks, allocated once per worker.
 final class WorkerBuffers {
     let b, v, e: UnsafeMutablePointer<Float>
+    /// 16-bit staging for reads (one per input) and for the output; 32-bit dtypes need
+    /// none, wider ones fall back to the mapping / a temporary allocation.
     let scratch: UnsafeMutableRawBufferPointer
+    let stageB, stageV, stageE: UnsafeMutableRawBufferPointer
     let capacity: Int
     init(capacity: Int) {
         self.capacity = capacity
         b = .allocate(capacity: capacity)
         v = .allocate(capacity: capacity)
         e = .allocate(capacity: capacity)
-        scratch = .allocate(byteCount: capacity * 8, alignment: 16)
+        scratch = .allocate(byteCount: capacity * 2, alignment: 64)
+        stageB = .allocate(byteCount: capacity * 2, alignment: 64)
+        stageV = .allocate(byteCount: capacity * 2, alignment: 64)
+        stageE = .allocate(byteCount: capacity * 2, alignment: 64)
     }
     deinit {
-        b.deallocate(); v.deallocate(); e.deallocate(); scratch.deallocate()
+        b.deallocate(); v.deallocate(); e.deallocate()
+        scratch.deallocate(); stageB.deallocate(); stageV.deallocate(); stageE.deallocate()
     }
 }
 
@@ -96,14 +112,14 @@ struct ChunkStream {
     let chunk: Int
     var single: Bool { count <= chunk }
 
-    func forEachChunk(_ buf: WorkerBuffers, loaded: inout Bool, _ body: (Int, Int) throws -> Void) rethrows {
+    func forEachChunk(_ buf: WorkerBuffers, loaded: inout Bool, _ body: (Int, Int) throws -> Void) throws {
         var lo = 0
         while lo < count {
             let n = min(chunk, count - lo)
             if !(single && loaded) {
-                base.readFloatsAndRelease(from: lo, count: n, into: buf.b)
-                vlm.readFloatsAndRelease(from: lo, count: n, into: buf.v)
-                expert.readFloatsAndRelease(from: lo, count: n, into: buf.e)
+                try base.readFloatsBuffered(from: lo, count: n, into: buf.b, staging: buf.stageB)
+                try vlm.readFloatsBuffered(from: lo, count: n, into: buf.v, staging: buf.stageV)
+                try expert.readFloatsBuffered(from: lo, count: n, into: buf.e, staging: buf.stageE)
                 loaded = true
             }
             try body(lo, n)
@@ -114,7 +130,8 @@ struct ChunkStream {
 
 /// Task-vector statistics over the merged tensors (one streaming pass over the inputs).
 public func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                                   chunkElements: Int = 4 << 20) throws -> TaskVectorStats {
+                                   chunkElements: Int? = nil) throws -> TaskVectorStats {
+    let chunkElements = max(16, chunkElements ?? MergeOptions.defaultChunk(threads: threads))
     let items = pairing.tensors.enumerated().compactMap { (i, t) -> Int? in
         if case .merge = t.action, t.canonical != nil { return i }
         return nil
@@ -130,20 +147,13 @@ public func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int = Proc
         let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunkElements)
         var s = NormStats()
         var loaded = false
-        stream.forEachChunk(buf, loaded: &loaded) { _, n in
+        try stream.forEachChunk(buf, loaded: &loaded) { _, n in
+            // Double sums in element order: identical for any chunk size or thread count.
             var sqV = 0.0, sqR = 0.0, dot = 0.0, thV = 0.0, thR = 0.0
-            // Float partial sums per 4096 elements, accumulated in Double: fast and accurate enough.
-            var i = 0
-            while i < n {
-                let end = min(n, i + 4096)
-                var a: Float = 0, c: Float = 0, d: Float = 0, f: Float = 0, g: Float = 0
-                for k in i..<end {
-                    let bk = buf.b[k], vk = buf.v[k], ek = buf.e[k]
-                    let tv = vk - bk, tr = ek - bk
-                    a += tv * tv; c += tr * tr; d += tv * tr; f += vk * vk; g += ek * ek
-                }
-                sqV += Double(a); sqR += Double(c); dot += Double(d); thV += Double(f); thR += Double(g)
-                i = end
+            for k in 0..<n {
+                let bk = Double(buf.b[k]), vk = Double(buf.v[k]), ek = Double(buf.e[k])
+                let tv = vk - bk, tr = ek - bk
+                sqV += tv * tv; sqR += tr * tr; dot += tv * tr; thV += vk * vk; thR += ek * ek
             }
             s.sqV += sqV; s.sqR += sqR; s.dot += dot; s.sqThetaV += thV; s.sqThetaR += thR
             s.elements += n
@@ -239,8 +249,8 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
     let chunk = options.chunkElements
     let tensors = pairing.tensors
     try parallelForEach(count: tensors.count, threads: options.threads, capacity: chunk) { i, buf in
-        // Ask the kernel to read ahead the tensor a worker will take next.
-        if i + 1 < tensors.count { prefetch(tensors[i + 1]) }
+        // Ask the kernel to read ahead the tensors the workers will take next.
+        for j in (i + 1)..<min(tensors.count, i + 1 + options.threads) { prefetch(tensors[j]) }
         let t = tensors[i]
         switch t.action {
         case let .copy(src):
@@ -253,7 +263,7 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
             var loaded = false
             for pass in kernel.passes {
                 kernel.begin(pass)
-                stream.forEachChunk(buf, loaded: &loaded) { lo, n in
+                try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
                     kernel.accumulate(pass, base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n)
                 }
                 kernel.end(pass)
@@ -278,8 +288,8 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
 
 private func prefetch(_ t: PlannedTensor) {
     switch t.action {
-    case let .copy(s): s.prefetch()
-    case let .merge(b, v, e, _): b.prefetch(); v.prefetch(); e.prefetch()
+    case let .copy(s): s.adviseWillNeed()
+    case let .merge(b, v, e, _): b.adviseWillNeed(); v.adviseWillNeed(); e.adviseWillNeed()
     }
 }
 
@@ -294,7 +304,7 @@ private func copyTensor(_ src: TensorRef, from: Int, count: Int, to spec: Tensor
             try writer.writeBytes(spec.name, src.rawBytes(from: lo, count: n), byteOffset: lo * spec.dtype.itemSize)
             src.releaseElements(from: lo, count: n)
         } else {
-            src.readFloatsAndRelease(from: lo, count: n, into: buf.v)
+            try src.readFloatsBuffered(from: lo, count: n, into: buf.v, staging: buf.stageV)
             try writer.write(spec.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
         }
         lo += n
