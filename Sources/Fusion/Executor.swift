@@ -192,9 +192,13 @@ public func vlmSideFiles(_ vlm: Checkpoint) -> [String] {
     }
 }
 
-/// Compact JSON of a coefficient table for provenance and reports.
+/// JSON of a coefficient table for provenance. Numbers have a fixed width (17 characters),
+/// so a placeholder table reserves exactly the header space of the final one.
 public func coefficientsJSON(_ c: Coefficients) -> String {
-    func f(_ x: Double) -> String { String(format: "%.6g", x) }
+    func f(_ x: Double) -> String {
+        let t = x.isFinite ? String(format: "%.9e", x) : "0"
+        return String(repeating: " ", count: max(0, 17 - t.count)) + t
+    }
     var s = "{\"layers\":[" + c.layers.map { "[\(f($0.vl)),\(f($0.exp))]" }.joined(separator: ",") + "]"
     s += ",\"other\":[\(f(c.other.vl)),\(f(c.other.exp))]"
     if !c.perTensor.isEmpty {
@@ -213,6 +217,14 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
     let start = Date()
     let pairing = try TensorPairing(base: base, vlm: vlm, expert: expert,
                                     passThroughUnpaired: options.passThroughUnpaired, outputDType: options.outputDType)
+    let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
+    let inputs = (abs(base.path), abs(vlm.path), abs(expert.path))
+    if spec.method.isClosedForm && spec.effectiveGranularity != .model {
+        // Layer-local closed forms: statistics and merge layer by layer, so each layer is
+        // read from disk once (its second read comes from the page cache).
+        return try mergeLayerByLayer(pairing: pairing, spec: spec, to: output, options: options, inputs: inputs,
+                                     vlm: vlm, start: start, log: log)
+    }
     var stats: TaskVectorStats? = nil
     if spec.method.isClosedForm {
         log?("computing task-vector norms over \(pairing.mergedCount) tensors")
@@ -220,22 +232,22 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
     }
     let statsSeconds = Date().timeIntervalSince(start)
     let coefficients = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats)
-    let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
     return try merge(pairing: pairing, spec: spec, coefficients: coefficients, to: output, options: options,
-                     inputs: (abs(base.path), abs(vlm.path), abs(expert.path)), vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
+                     inputs: inputs, vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
 }
 
-/// Merge with coefficients already resolved (the study engine can reuse a pairing and stats).
-public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
-                  options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
-                  start: Date = Date(), statsSeconds: Double = 0, log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
-    let config = spec.config
+private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ inputs: (base: String, vlm: String, expert: String)) -> [String: String] {
     var metadata: [String: String] = [
         "mergetune.method": spec.method.rawValue,
         "mergetune.coefficients": coefficientsJSON(coefficients),
         "mergetune.inputs": "{\"base\":\(jsonQuote(inputs.base)),\"vlm\":\(jsonQuote(inputs.vlm)),\"expert\":\(jsonQuote(inputs.expert))}",
     ]
     if let data = try? JSONEncoder().encode(spec), let s = String(data: data, encoding: .utf8) { metadata["mergetune.spec"] = s }
+    return metadata
+}
+
+private func makeWriter(_ pairing: TensorPairing, _ metadata: [String: String], _ output: String, _ options: MergeOptions,
+                        _ vlm: Checkpoint?) throws -> (CheckpointWriter, [String]) {
     let writer = try CheckpointWriter(outputPath: output, tensors: pairing.tensors.map(\.output),
                                       maxShardBytes: options.maxShardBytes, metadata: metadata, overwrite: options.overwrite)
     var copied: [String] = []
@@ -245,40 +257,103 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
             copied.append(name)
         }
     }
-    log?("merging \(pairing.mergedCount) tensors, copying \(pairing.copiedCount), \(options.threads) threads, \(writer.shardNames.count) shard(s)")
-    let chunk = options.chunkElements
-    let tensors = pairing.tensors
-    try parallelForEach(count: tensors.count, threads: options.threads, capacity: chunk) { i, buf in
-        // Ask the kernel to read ahead the tensors the workers will take next.
-        for j in (i + 1)..<min(tensors.count, i + 1 + options.threads) { prefetch(tensors[j]) }
-        let t = tensors[i]
-        switch t.action {
-        case let .copy(src):
-            try copyTensor(src, from: 0, count: src.elementCount, to: t.output, writer: writer, buf: buf, chunk: chunk)
-        case let .merge(b, v, e, shared):
-            let c = coefficients.lookup(canonical: t.canonical, layer: t.layer)
-            var kernel = TensorKernel(config: config, count: shared, wV: c.vl, wR: c.exp, density: spec.density,
-                                      seed: spec.seed, tensor: t.canonical ?? t.name)
-            let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunk)
-            var loaded = false
-            for pass in kernel.passes {
-                kernel.begin(pass)
-                try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
-                    kernel.accumulate(pass, base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n)
-                }
-                kernel.end(pass)
-            }
-            let k = kernel
+    return (writer, copied)
+}
+
+/// Produces one output tensor (merge or copy) through a worker's buffers.
+private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coefficients, writer: CheckpointWriter,
+                     buf: WorkerBuffers, chunk: Int) throws {
+    switch t.action {
+    case let .copy(src):
+        try copyTensor(src, from: 0, count: src.elementCount, to: t.output, writer: writer, buf: buf, chunk: chunk)
+    case let .merge(b, v, e, shared):
+        let c = coefficients.lookup(canonical: t.canonical, layer: t.layer)
+        var kernel = TensorKernel(config: spec.config, count: shared, wV: c.vl, wR: c.exp, density: spec.density,
+                                  seed: spec.seed, tensor: t.canonical ?? t.name)
+        let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunk)
+        var loaded = false
+        for pass in kernel.passes {
+            kernel.begin(pass)
             try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
-                k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
-                try writer.write(t.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
+                kernel.accumulate(pass, base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n)
             }
-            // Extra vocabulary rows of the VLM keep their values.
-            if shared < v.elementCount {
-                try copyTensor(v, from: shared, count: v.elementCount - shared, to: t.output, writer: writer, buf: buf, chunk: chunk)
-            }
+            kernel.end(pass)
+        }
+        let k = kernel
+        try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
+            k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
+            try writer.write(t.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
+        }
+        // Extra vocabulary rows of the VLM keep their values.
+        if shared < v.elementCount {
+            try copyTensor(v, from: shared, count: v.elementCount - shared, to: t.output, writer: writer, buf: buf, chunk: chunk)
         }
     }
+}
+
+/// Runs `produce` over `indices` of the pairing on the worker pool, with read-ahead.
+private func produceAll(_ indices: [Int], pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients,
+                        writer: CheckpointWriter, options: MergeOptions) throws {
+    let tensors = pairing.tensors
+    let chunk = options.chunkElements
+    try parallelForEach(count: indices.count, threads: options.threads, capacity: chunk) { j, buf in
+        // Ask the kernel to read ahead the tensors the workers will take next.
+        for k in (j + 1)..<min(indices.count, j + 1 + options.threads) { prefetch(tensors[indices[k]]) }
+        try produce(tensors[indices[j]], spec: spec, coefficients: coefficients, writer: writer, buf: buf, chunk: chunk)
+    }
+}
+
+/// FRANK/MetaGPT/NaN at layer or tensor granularity: a layer's coefficients depend only on
+/// that layer's norms, so each group (decoder layer, then the other group) is measured and
+/// merged before the next is read. The provenance header reserves fixed-width space for the
+/// coefficients and is rewritten with the final values at the end.
+private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to output: String, options: MergeOptions,
+                               inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?, start: Date,
+                               log: (@Sendable (String) -> Void)?) throws -> MergeResult {
+    let L = pairing.layerCount
+    // Placeholder with the final structure (same layers, other group, tensor keys, decay).
+    let empty = TaskVectorStats(perTensor: Dictionary(uniqueKeysWithValues: pairing.tensors.compactMap { t -> (String, NormStats)? in
+        if case .merge = t.action, let c = t.canonical { return (c, NormStats()) }
+        return nil
+    }), tensorLayer: [:], layers: Array(repeating: NormStats(), count: L), other: NormStats())
+    var coefficients = try ClosedForm.coefficients(for: spec, layerCount: L, stats: empty)
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm)
+    log?("layer by layer: \(L) decoder layers + other group, \(options.threads) threads, \(writer.shardNames.count) shard(s)")
+    var groups: [Int: [Int]] = [:]
+    var copies: [Int] = []
+    for (i, t) in pairing.tensors.enumerated() {
+        if case .merge = t.action, t.canonical != nil { groups[t.layer ?? L, default: []].append(i) } else { copies.append(i) }
+    }
+    var statsSeconds = 0.0
+    for g in groups.keys.sorted() {
+        let indices = groups[g]!
+        let sub = TensorPairing(tensors: indices.map { pairing.tensors[$0] }, layerCount: L, passedThrough: [], ignored: [])
+        let t0 = Date()
+        let stats = try computeTaskVectorStats(sub, threads: options.threads, chunkElements: options.chunkElements)
+        statsSeconds += Date().timeIntervalSince(t0)
+        let c = try ClosedForm.coefficients(for: spec, layerCount: L, stats: stats)
+        if g < L { coefficients.layers[g] = c.layers[g] } else { coefficients.other = c.other }
+        for i in indices {
+            if let name = pairing.tensors[i].canonical, let p = c.perTensor[name] { coefficients.perTensor[name] = p }
+        }
+        try produceAll(indices, pairing: pairing, spec: spec, coefficients: c, writer: writer, options: options)
+    }
+    try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options)
+    try writer.replaceMetadata(["mergetune.coefficients": coefficientsJSON(coefficients)])
+    try writer.finish()
+    let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
+    return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
+                       copiedTensors: pairing.copiedCount, bytesWritten: bytes, copiedFiles: copied,
+                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start))
+}
+
+/// Merge with coefficients already resolved (the study engine can reuse a pairing and stats).
+public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
+                  options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
+                  start: Date = Date(), statsSeconds: Double = 0, log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm)
+    log?("merging \(pairing.mergedCount) tensors, copying \(pairing.copiedCount), \(options.threads) threads, \(writer.shardNames.count) shard(s)")
+    try produceAll(Array(pairing.tensors.indices), pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options)
     try writer.finish()
     let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
     return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
