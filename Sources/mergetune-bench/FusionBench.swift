@@ -6,12 +6,21 @@ import SafeTensors
 import Glibc
 #endif
 
-/// `mergetune-bench fusion`: one merge (or the I/O floor) on a checkpoint triple, timed,
-/// with the inputs evicted from the page cache first so reads are cold. Prints one JSON
-/// line; Benchmarks/fusion_bench.sh runs it per method under /usr/bin/time -v.
+/// `mergetune-bench fusion [merge]` (default) and `mergetune-bench fusion kernel`.
 struct FusionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusion",
+        abstract: "Merge benchmarks: a timed checkpoint merge or the I/O floor (default), or the kernel alone.",
+        subcommands: [FusionMergeBench.self, FusionKernelBench.self],
+        defaultSubcommand: FusionMergeBench.self)
+}
+
+/// `mergetune-bench fusion`: one merge (or the I/O floor) on a checkpoint triple, timed,
+/// with the inputs evicted from the page cache first so reads are cold. Prints one JSON
+/// line; Benchmarks/fusion_bench.sh runs it per method under /usr/bin/time -v.
+struct FusionMergeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
         abstract: "Time a checkpoint merge (or the I/O floor: read the inputs, write an output of the same size).")
 
     @Option var base: String
@@ -96,9 +105,9 @@ struct FusionBench: ParsableCommand {
     }
 }
 
-/// `mergetune-bench fusion-kernel`: CPU cost of the per-tensor kernel (no I/O), ns per element.
+/// `mergetune-bench fusion kernel`: CPU cost of the per-tensor kernel (no I/O), ns per element.
 struct FusionKernelBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "fusion-kernel",
+    static let configuration = CommandConfiguration(commandName: "kernel",
                                                     abstract: "Time the in-memory merge kernel per method.")
     @Option var elements: Int = 8 << 20
     @Option(help: "Comma-separated methods.") var methods: String = "task_arithmetic,ties,dare_linear,dare_ties"
