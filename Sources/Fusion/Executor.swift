@@ -6,8 +6,11 @@ import SafeTensors
 public struct MergeOptions: Sendable {
     /// Worker threads (default: active processors).
     public var threads: Int
-    /// Elements per chunk: each worker holds three Float chunks, so memory is about
-    /// threads × chunkElements × 14 bytes, independent of model size.
+    /// Elements per chunk: each worker holds three Float chunks and a 16-bit output
+    /// scratch, so memory is about threads × chunkElements × 14 bytes, independent of
+    /// model size. Default: 16 Mi elements (whole decoder tensors of 1–8 B models fit one
+    /// chunk, so multi-pass methods convert them once), capped so all workers together
+    /// hold at most about 1.5 GB.
     public var chunkElements: Int
     /// Largest shard of the output (bytes of tensor data).
     public var maxShardBytes: Int
@@ -18,16 +21,22 @@ public struct MergeOptions: Sendable {
     /// Copy config, generation config, tokenizer and processor files from the VLM directory.
     public var copyConfigFiles: Bool
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, chunkElements: Int = 4 << 20,
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, chunkElements: Int? = nil,
                 maxShardBytes: Int = 5_000_000_000, outputDType: DType? = nil, passThroughUnpaired: Bool = false,
                 overwrite: Bool = false, copyConfigFiles: Bool = true) {
         self.threads = max(1, threads)
-        self.chunkElements = max(16, chunkElements)
+        self.chunkElements = max(16, chunkElements ?? MergeOptions.defaultChunk(threads: max(1, threads)))
         self.maxShardBytes = maxShardBytes
         self.outputDType = outputDType
         self.passThroughUnpaired = passThroughUnpaired
         self.overwrite = overwrite
         self.copyConfigFiles = copyConfigFiles
+    }
+}
+
+extension MergeOptions {
+    public static func defaultChunk(threads: Int) -> Int {
+        min(16 << 20, 1_500_000_000 / (14 * threads))
     }
 }
 
@@ -45,17 +54,24 @@ public struct MergeResult: Sendable {
 /// Per-worker Float chunks, allocated once per worker.
 final class WorkerBuffers {
     let b, v, e: UnsafeMutablePointer<Float>
+    /// 16-bit staging for reads (one per input) and for the output; 32-bit dtypes need
+    /// none, wider ones fall back to the mapping / a temporary allocation.
     let scratch: UnsafeMutableRawBufferPointer
+    let stageB, stageV, stageE: UnsafeMutableRawBufferPointer
     let capacity: Int
     init(capacity: Int) {
         self.capacity = capacity
         b = .allocate(capacity: capacity)
         v = .allocate(capacity: capacity)
         e = .allocate(capacity: capacity)
-        scratch = .allocate(byteCount: capacity * 8, alignment: 16)
+        scratch = .allocate(byteCount: capacity * 2, alignment: 64)
+        stageB = .allocate(byteCount: capacity * 2, alignment: 64)
+        stageV = .allocate(byteCount: capacity * 2, alignment: 64)
+        stageE = .allocate(byteCount: capacity * 2, alignment: 64)
     }
     deinit {
-        b.deallocate(); v.deallocate(); e.deallocate(); scratch.deallocate()
+        b.deallocate(); v.deallocate(); e.deallocate()
+        scratch.deallocate(); stageB.deallocate(); stageV.deallocate(); stageE.deallocate()
     }
 }
 
@@ -96,14 +112,14 @@ struct ChunkStream {
     let chunk: Int
     var single: Bool { count <= chunk }
 
-    func forEachChunk(_ buf: WorkerBuffers, loaded: inout Bool, _ body: (Int, Int) throws -> Void) rethrows {
+    func forEachChunk(_ buf: WorkerBuffers, loaded: inout Bool, _ body: (Int, Int) throws -> Void) throws {
         var lo = 0
         while lo < count {
             let n = min(chunk, count - lo)
             if !(single && loaded) {
-                base.readFloatsAndRelease(from: lo, count: n, into: buf.b)
-                vlm.readFloatsAndRelease(from: lo, count: n, into: buf.v)
-                expert.readFloatsAndRelease(from: lo, count: n, into: buf.e)
+                try base.readFloatsBuffered(from: lo, count: n, into: buf.b, staging: buf.stageB)
+                try vlm.readFloatsBuffered(from: lo, count: n, into: buf.v, staging: buf.stageV)
+                try expert.readFloatsBuffered(from: lo, count: n, into: buf.e, staging: buf.stageE)
                 loaded = true
             }
             try body(lo, n)
@@ -114,7 +130,8 @@ struct ChunkStream {
 
 /// Task-vector statistics over the merged tensors (one streaming pass over the inputs).
 public func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                                   chunkElements: Int = 4 << 20) throws -> TaskVectorStats {
+                                   chunkElements: Int? = nil) throws -> TaskVectorStats {
+    let chunkElements = max(16, chunkElements ?? MergeOptions.defaultChunk(threads: threads))
     let items = pairing.tensors.enumerated().compactMap { (i, t) -> Int? in
         if case .merge = t.action, t.canonical != nil { return i }
         return nil
@@ -130,20 +147,13 @@ public func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int = Proc
         let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunkElements)
         var s = NormStats()
         var loaded = false
-        stream.forEachChunk(buf, loaded: &loaded) { _, n in
+        try stream.forEachChunk(buf, loaded: &loaded) { _, n in
+            // Double sums in element order: identical for any chunk size or thread count.
             var sqV = 0.0, sqR = 0.0, dot = 0.0, thV = 0.0, thR = 0.0
-            // Float partial sums per 4096 elements, accumulated in Double: fast and accurate enough.
-            var i = 0
-            while i < n {
-                let end = min(n, i + 4096)
-                var a: Float = 0, c: Float = 0, d: Float = 0, f: Float = 0, g: Float = 0
-                for k in i..<end {
-                    let bk = buf.b[k], vk = buf.v[k], ek = buf.e[k]
-                    let tv = vk - bk, tr = ek - bk
-                    a += tv * tv; c += tr * tr; d += tv * tr; f += vk * vk; g += ek * ek
-                }
-                sqV += Double(a); sqR += Double(c); dot += Double(d); thV += Double(f); thR += Double(g)
-                i = end
+            for k in 0..<n {
+                let bk = Double(buf.b[k]), vk = Double(buf.v[k]), ek = Double(buf.e[k])
+                let tv = vk - bk, tr = ek - bk
+                sqV += tv * tv; sqR += tr * tr; dot += tv * tr; thV += vk * vk; thR += ek * ek
             }
             s.sqV += sqV; s.sqR += sqR; s.dot += dot; s.sqThetaV += thV; s.sqThetaR += thR
             s.elements += n
@@ -182,9 +192,13 @@ public func vlmSideFiles(_ vlm: Checkpoint) -> [String] {
     }
 }
 
-/// Compact JSON of a coefficient table for provenance and reports.
+/// JSON of a coefficient table for provenance. Numbers have a fixed width (17 characters),
+/// so a placeholder table reserves exactly the header space of the final one.
 public func coefficientsJSON(_ c: Coefficients) -> String {
-    func f(_ x: Double) -> String { String(format: "%.6g", x) }
+    func f(_ x: Double) -> String {
+        let t = x.isFinite ? String(format: "%.9e", x) : "0"
+        return String(repeating: " ", count: max(0, 17 - t.count)) + t
+    }
     var s = "{\"layers\":[" + c.layers.map { "[\(f($0.vl)),\(f($0.exp))]" }.joined(separator: ",") + "]"
     s += ",\"other\":[\(f(c.other.vl)),\(f(c.other.exp))]"
     if !c.perTensor.isEmpty {
@@ -203,6 +217,14 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
     let start = Date()
     let pairing = try TensorPairing(base: base, vlm: vlm, expert: expert,
                                     passThroughUnpaired: options.passThroughUnpaired, outputDType: options.outputDType)
+    let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
+    let inputs = (abs(base.path), abs(vlm.path), abs(expert.path))
+    if spec.method.isClosedForm && spec.effectiveGranularity != .model {
+        // Layer-local closed forms: statistics and merge layer by layer, so each layer is
+        // read from disk once (its second read comes from the page cache).
+        return try mergeLayerByLayer(pairing: pairing, spec: spec, to: output, options: options, inputs: inputs,
+                                     vlm: vlm, start: start, log: log)
+    }
     var stats: TaskVectorStats? = nil
     if spec.method.isClosedForm {
         log?("computing task-vector norms over \(pairing.mergedCount) tensors")
@@ -210,22 +232,22 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
     }
     let statsSeconds = Date().timeIntervalSince(start)
     let coefficients = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats)
-    let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
     return try merge(pairing: pairing, spec: spec, coefficients: coefficients, to: output, options: options,
-                     inputs: (abs(base.path), abs(vlm.path), abs(expert.path)), vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
+                     inputs: inputs, vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
 }
 
-/// Merge with coefficients already resolved (the study engine can reuse a pairing and stats).
-public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
-                  options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
-                  start: Date = Date(), statsSeconds: Double = 0, log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
-    let config = spec.config
+private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ inputs: (base: String, vlm: String, expert: String)) -> [String: String] {
     var metadata: [String: String] = [
         "mergetune.method": spec.method.rawValue,
         "mergetune.coefficients": coefficientsJSON(coefficients),
         "mergetune.inputs": "{\"base\":\(jsonQuote(inputs.base)),\"vlm\":\(jsonQuote(inputs.vlm)),\"expert\":\(jsonQuote(inputs.expert))}",
     ]
     if let data = try? JSONEncoder().encode(spec), let s = String(data: data, encoding: .utf8) { metadata["mergetune.spec"] = s }
+    return metadata
+}
+
+private func makeWriter(_ pairing: TensorPairing, _ metadata: [String: String], _ output: String, _ options: MergeOptions,
+                        _ vlm: Checkpoint?) throws -> (CheckpointWriter, [String]) {
     let writer = try CheckpointWriter(outputPath: output, tensors: pairing.tensors.map(\.output),
                                       maxShardBytes: options.maxShardBytes, metadata: metadata, overwrite: options.overwrite)
     var copied: [String] = []
@@ -235,40 +257,103 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
             copied.append(name)
         }
     }
-    log?("merging \(pairing.mergedCount) tensors, copying \(pairing.copiedCount), \(options.threads) threads, \(writer.shardNames.count) shard(s)")
-    let chunk = options.chunkElements
-    let tensors = pairing.tensors
-    try parallelForEach(count: tensors.count, threads: options.threads, capacity: chunk) { i, buf in
-        // Ask the kernel to read ahead the tensor a worker will take next.
-        if i + 1 < tensors.count { prefetch(tensors[i + 1]) }
-        let t = tensors[i]
-        switch t.action {
-        case let .copy(src):
-            try copyTensor(src, from: 0, count: src.elementCount, to: t.output, writer: writer, buf: buf, chunk: chunk)
-        case let .merge(b, v, e, shared):
-            let c = coefficients.lookup(canonical: t.canonical, layer: t.layer)
-            var kernel = TensorKernel(config: config, count: shared, wV: c.vl, wR: c.exp, density: spec.density,
-                                      seed: spec.seed, tensor: t.canonical ?? t.name)
-            let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunk)
-            var loaded = false
-            for pass in kernel.passes {
-                kernel.begin(pass)
-                stream.forEachChunk(buf, loaded: &loaded) { lo, n in
-                    kernel.accumulate(pass, base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n)
-                }
-                kernel.end(pass)
-            }
-            let k = kernel
+    return (writer, copied)
+}
+
+/// Produces one output tensor (merge or copy) through a worker's buffers.
+private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coefficients, writer: CheckpointWriter,
+                     buf: WorkerBuffers, chunk: Int) throws {
+    switch t.action {
+    case let .copy(src):
+        try copyTensor(src, from: 0, count: src.elementCount, to: t.output, writer: writer, buf: buf, chunk: chunk)
+    case let .merge(b, v, e, shared):
+        let c = coefficients.lookup(canonical: t.canonical, layer: t.layer)
+        var kernel = TensorKernel(config: spec.config, count: shared, wV: c.vl, wR: c.exp, density: spec.density,
+                                  seed: spec.seed, tensor: t.canonical ?? t.name)
+        let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunk)
+        var loaded = false
+        for pass in kernel.passes {
+            kernel.begin(pass)
             try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
-                k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
-                try writer.write(t.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
+                kernel.accumulate(pass, base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n)
             }
-            // Extra vocabulary rows of the VLM keep their values.
-            if shared < v.elementCount {
-                try copyTensor(v, from: shared, count: v.elementCount - shared, to: t.output, writer: writer, buf: buf, chunk: chunk)
-            }
+            kernel.end(pass)
+        }
+        let k = kernel
+        try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
+            k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
+            try writer.write(t.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
+        }
+        // Extra vocabulary rows of the VLM keep their values.
+        if shared < v.elementCount {
+            try copyTensor(v, from: shared, count: v.elementCount - shared, to: t.output, writer: writer, buf: buf, chunk: chunk)
         }
     }
+}
+
+/// Runs `produce` over `indices` of the pairing on the worker pool, with read-ahead.
+private func produceAll(_ indices: [Int], pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients,
+                        writer: CheckpointWriter, options: MergeOptions) throws {
+    let tensors = pairing.tensors
+    let chunk = options.chunkElements
+    try parallelForEach(count: indices.count, threads: options.threads, capacity: chunk) { j, buf in
+        // Ask the kernel to read ahead the tensors the workers will take next.
+        for k in (j + 1)..<min(indices.count, j + 1 + options.threads) { prefetch(tensors[indices[k]]) }
+        try produce(tensors[indices[j]], spec: spec, coefficients: coefficients, writer: writer, buf: buf, chunk: chunk)
+    }
+}
+
+/// FRANK/MetaGPT/NaN at layer or tensor granularity: a layer's coefficients depend only on
+/// that layer's norms, so each group (decoder layer, then the other group) is measured and
+/// merged before the next is read. The provenance header reserves fixed-width space for the
+/// coefficients and is rewritten with the final values at the end.
+private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to output: String, options: MergeOptions,
+                               inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?, start: Date,
+                               log: (@Sendable (String) -> Void)?) throws -> MergeResult {
+    let L = pairing.layerCount
+    // Placeholder with the final structure (same layers, other group, tensor keys, decay).
+    let empty = TaskVectorStats(perTensor: Dictionary(uniqueKeysWithValues: pairing.tensors.compactMap { t -> (String, NormStats)? in
+        if case .merge = t.action, let c = t.canonical { return (c, NormStats()) }
+        return nil
+    }), tensorLayer: [:], layers: Array(repeating: NormStats(), count: L), other: NormStats())
+    var coefficients = try ClosedForm.coefficients(for: spec, layerCount: L, stats: empty)
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm)
+    log?("layer by layer: \(L) decoder layers + other group, \(options.threads) threads, \(writer.shardNames.count) shard(s)")
+    var groups: [Int: [Int]] = [:]
+    var copies: [Int] = []
+    for (i, t) in pairing.tensors.enumerated() {
+        if case .merge = t.action, t.canonical != nil { groups[t.layer ?? L, default: []].append(i) } else { copies.append(i) }
+    }
+    var statsSeconds = 0.0
+    for g in groups.keys.sorted() {
+        let indices = groups[g]!
+        let sub = TensorPairing(tensors: indices.map { pairing.tensors[$0] }, layerCount: L, passedThrough: [], ignored: [])
+        let t0 = Date()
+        let stats = try computeTaskVectorStats(sub, threads: options.threads, chunkElements: options.chunkElements)
+        statsSeconds += Date().timeIntervalSince(t0)
+        let c = try ClosedForm.coefficients(for: spec, layerCount: L, stats: stats)
+        if g < L { coefficients.layers[g] = c.layers[g] } else { coefficients.other = c.other }
+        for i in indices {
+            if let name = pairing.tensors[i].canonical, let p = c.perTensor[name] { coefficients.perTensor[name] = p }
+        }
+        try produceAll(indices, pairing: pairing, spec: spec, coefficients: c, writer: writer, options: options)
+    }
+    try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options)
+    try writer.replaceMetadata(["mergetune.coefficients": coefficientsJSON(coefficients)])
+    try writer.finish()
+    let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
+    return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
+                       copiedTensors: pairing.copiedCount, bytesWritten: bytes, copiedFiles: copied,
+                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start))
+}
+
+/// Merge with coefficients already resolved (the study engine can reuse a pairing and stats).
+public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
+                  options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
+                  start: Date = Date(), statsSeconds: Double = 0, log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm)
+    log?("merging \(pairing.mergedCount) tensors, copying \(pairing.copiedCount), \(options.threads) threads, \(writer.shardNames.count) shard(s)")
+    try produceAll(Array(pairing.tensors.indices), pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options)
     try writer.finish()
     let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
     return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
@@ -278,8 +363,8 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
 
 private func prefetch(_ t: PlannedTensor) {
     switch t.action {
-    case let .copy(s): s.prefetch()
-    case let .merge(b, v, e, _): b.prefetch(); v.prefetch(); e.prefetch()
+    case let .copy(s): s.adviseWillNeed()
+    case let .merge(b, v, e, _): b.adviseWillNeed(); v.adviseWillNeed(); e.adviseWillNeed()
     }
 }
 
@@ -294,7 +379,7 @@ private func copyTensor(_ src: TensorRef, from: Int, count: Int, to spec: Tensor
             try writer.writeBytes(spec.name, src.rawBytes(from: lo, count: n), byteOffset: lo * spec.dtype.itemSize)
             src.releaseElements(from: lo, count: n)
         } else {
-            src.readFloatsAndRelease(from: lo, count: n, into: buf.v)
+            try src.readFloatsBuffered(from: lo, count: n, into: buf.v, staging: buf.stageV)
             try writer.write(spec.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
         }
         lo += n

@@ -25,6 +25,57 @@ public func dareKey(seed: UInt64, tensor: String, model: UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
+/// One round of a 32-bit integer mixer ("lowbias32", C. Wellons): cheap and vectorizable.
+@inline(__always) func mix32(_ v: UInt32) -> UInt32 {
+    var x = v
+    x ^= x >> 16
+    x = x &* 0x7FEB_352D
+    x ^= x >> 15
+    x = x &* 0x846C_A68B
+    x ^= x >> 16
+    return x
+}
+
+/// DARE's random bits for elements [start, start+count) of a tensor: 32 bits per element,
+/// the high 16 decide the VLM's entry, the low 16 the expert's (keep when < ⌈density·2^16⌉).
+/// A pure function of (key, element index) — one SplitMix64 output per pair of elements —
+/// so masks do not depend on threads, chunking or order.
+@inline(__always) public func fillDareBits(key: UInt64, start: Int, count: Int, into bits: UnsafeMutablePointer<UInt32>) {
+    @inline(__always) func pair(_ p: Int) -> UInt64 {
+        var z = key &+ UInt64(truncatingIfNeeded: p) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    var i = 0
+    if count > 0 && start & 1 == 1 {
+        bits[0] = UInt32(truncatingIfNeeded: pair(start >> 1) >> 32)
+        i = 1
+    }
+    while i + 1 < count {
+        let h = pair((start + i) >> 1)
+        bits[i] = UInt32(truncatingIfNeeded: h)
+        bits[i + 1] = UInt32(truncatingIfNeeded: h >> 32)
+        i += 2
+    }
+    if i < count { bits[i] = UInt32(truncatingIfNeeded: pair((start + i) >> 1)) }
+}
+
+/// The keep decisions (VLM, expert) of element `index`, as `fillDareBits` makes them.
+public func dareKeeps(key: UInt64, index: Int, density: Double) -> (Bool, Bool) {
+    var bits: UInt32 = 0
+    fillDareBits(key: key, start: index, count: 1, into: &bits)
+    let th = dareThreshold(density)
+    return (bits >> 16 < th, bits & 0xFFFF < th)
+}
+
+@inline(__always) func dareThreshold(_ density: Double) -> UInt32 {
+    UInt32(min(65536, (density * 65536).rounded(.up)))
+}
+
+/// Elements per block of DARE bits (a 16 kB stack buffer).
+let dareBlock = 4096
+
 /// The state of merging one tensor (its shared elements). Create one per tensor.
 public struct TensorKernel: Sendable {
     public enum Pass: Sendable { case magnitudeHigh, magnitudeLow, l1 }
@@ -33,7 +84,9 @@ public struct TensorKernel: Sendable {
     public let count: Int
     public let wV: Float, wR: Float
     public let density: Float
-    let keyV: UInt64, keyR: UInt64
+    /// DARE: one key per tensor; keep when the model's 16 bits < dareTh.
+    let dareKeyT: UInt64
+    let dareTh: UInt32
     /// Top-k: entries with |τ| bit pattern ≥ threshold are kept.
     var thrV: UInt32 = 0, thrR: UInt32 = 0
     var scaleV: Float = 1, scaleR: Float = 1
@@ -50,8 +103,8 @@ public struct TensorKernel: Sendable {
         self.wV = Float(wV)
         self.wR = Float(wR)
         self.density = Float(density)
-        keyV = dareKey(seed: seed, tensor: tensor, model: 0)
-        keyR = dareKey(seed: seed, tensor: tensor, model: 1)
+        dareKeyT = dareKey(seed: seed, tensor: tensor, model: 0)
+        dareTh = dareThreshold(density)
         // mergekit 0.1.5: k = max(1, int(density × numel)); density ≥ 1 keeps everything.
         k = max(1, Int(density * Double(count)))
         if !sparsifies { thrV = 0; thrR = 0 }
@@ -103,14 +156,35 @@ public struct TensorKernel: Sendable {
                 }
             }
         case .l1:
+            // Double sums in element order: the result is identical for any chunking.
             var ov = 0.0, nv = 0.0, or = 0.0, nr = 0.0
-            for i in 0..<n {
-                let tv = v[i] - b[i], tr = e[i] - b[i]
-                let av = Double(abs(tv)), ar = Double(abs(tr))
-                ov += av
-                or += ar
-                if keepV(tv, offset + i) { nv += av }
-                if keepR(tr, offset + i) { nr += ar }
+            var start = 0
+            while start < n {
+                let end = min(n, start + dareBlock)
+                if config.sparsification == .random {
+                    let th = dareTh
+                    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: dareBlock) { bits in
+                        let bp = bits.baseAddress!
+                        fillDareBits(key: dareKeyT, start: offset + start, count: end - start, into: bp)
+                        for i in start..<end {
+                            let av = Double(abs(v[i] - b[i])), ar = Double(abs(e[i] - b[i]))
+                            let r = bp[i - start]
+                            ov += av; or += ar
+                            nv += r >> 16 < th ? av : 0
+                            nr += r & 0xFFFF < th ? ar : 0
+                        }
+                    }
+                } else {
+                    let tV = thrV, tR = thrR
+                    for i in start..<end {
+                        let fv = abs(v[i] - b[i]), fr = abs(e[i] - b[i])
+                        let av = Double(fv), ar = Double(fr)
+                        ov += av; or += ar
+                        nv += fv.bitPattern >= tV ? av : 0
+                        nr += fr.bitPattern >= tR ? ar : 0
+                    }
+                }
+                start = end
             }
             l1.oldV += ov; l1.newV += nv; l1.oldR += or; l1.newR += nr
         }
@@ -146,23 +220,6 @@ public struct TensorKernel: Sendable {
         return (0, cum)
     }
 
-    @inline(__always) func keepV(_ t: Float, _ index: Int) -> Bool {
-        guard sparsifies else { return true }
-        switch config.sparsification {
-        case .magnitude: return (t.bitPattern & 0x7FFF_FFFF) >= thrV
-        case .random: return counterUniform(key: keyV, index: UInt64(index)) < density
-        case .none: return true
-        }
-    }
-    @inline(__always) func keepR(_ t: Float, _ index: Int) -> Bool {
-        guard sparsifies else { return true }
-        switch config.sparsification {
-        case .magnitude: return (t.bitPattern & 0x7FFF_FFFF) >= thrR
-        case .random: return counterUniform(key: keyR, index: UInt64(index)) < density
-        case .none: return true
-        }
-    }
-
     /// Produces output elements [offset, offset+n) into `out` (which may alias `v`).
     public func apply(base b: UnsafePointer<Float>, vlm v: UnsafePointer<Float>, expert e: UnsafePointer<Float>, offset: Int, n: Int, out: UnsafeMutablePointer<Float>) {
         let wV = self.wV, wR = self.wR
@@ -183,29 +240,67 @@ public struct TensorKernel: Sendable {
             }
             return
         }
+        // Sparsified and/or sign-elected: one specialized loop per sparsification, with the
+        // loop-invariant switches hoisted so the compiler can vectorize.
+        switch (sparsifies ? config.sparsification : .none) {
+        case .magnitude:
+            let tV = thrV, tR = thrR
+            mix(b, v, e, n, out) { tv, tr, _ in
+                ((tv.bitPattern & 0x7FFF_FFFF) >= tV, (tr.bitPattern & 0x7FFF_FFFF) >= tR)
+            }
+        case .random:
+            let th = dareTh
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: dareBlock) { bits in
+                let bp = bits.baseAddress!
+                var s = 0
+                while s < n {
+                    let len = min(dareBlock, n - s)
+                    fillDareBits(key: dareKeyT, start: offset + s, count: len, into: bp)
+                    mix(b + s, v + s, e + s, len, out + s) { _, _, i in (bp[i] >> 16 < th, bp[i] & 0xFFFF < th) }
+                    s += len
+                }
+            }
+        case .none:
+            mix(b, v, e, n, out) { _, _, _ in (true, true) }
+        }
+    }
+
+    @inline(__always)
+    private func mix(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
+                     _ out: UnsafeMutablePointer<Float>, keep: (Float, Float, Int) -> (Bool, Bool)) {
+        let wV = self.wV, wR = self.wR
         let sV = scaleV, sR = scaleR
-        for i in 0..<n {
-            let bi = b[i]
-            let tv = v[i] - bi, tr = e[i] - bi
-            let dv: Float = keepV(tv, offset + i) ? tv * sV : 0
-            let dr: Float = keepR(tr, offset + i) ? tr * sR : 0
-            let xv = wV * dv, xr = wR * dr
-            var mixed: Float, div: Float
-            if config.signConsensus {
+        let normalize = config.normalize
+        var plainDiv = wV + wR
+        if abs(plainDiv) < 1e-8 { plainDiv = 1 }
+        if config.signConsensus {
+            for i in 0..<n {
+                let bi = b[i]
+                let tv = v[i] - bi, tr = e[i] - bi
+                let (kV, kR) = keep(tv, tr, i)
+                let xv = kV ? wV * (tv * sV) : 0
+                let xr = kR ? wR * (tr * sR) : 0
                 // Elect the sign of the summed weighted deltas (≥ 0 → +); keep agreeing nonzero entries.
                 let positive = xv + xr >= 0
                 let mv = xv != 0 && (xv > 0) == positive
                 let mr = xr != 0 && (xr > 0) == positive
-                mixed = (mv ? xv : 0) + (mr ? xr : 0)
-                div = (mv ? wV : 0) + (mr ? wR : 0)
-                if div == 0 { div = 1 }
-            } else {
-                mixed = xv + xr
-                div = wV + wR
-                if abs(div) < 1e-8 { div = 1 }
+                var mixed = (mv ? xv : 0) + (mr ? xr : 0)
+                if normalize {
+                    var div = (mv ? wV : 0) + (mr ? wR : 0)
+                    if div == 0 { div = 1 }
+                    mixed /= div
+                }
+                out[i] = bi + mixed
             }
-            if config.normalize { mixed /= div }
-            out[i] = bi + mixed
+        } else {
+            for i in 0..<n {
+                let bi = b[i]
+                let tv = v[i] - bi, tr = e[i] - bi
+                let (kV, kR) = keep(tv, tr, i)
+                let xv = kV ? wV * (tv * sV) : 0
+                let xr = kR ? wR * (tr * sR) : 0
+                out[i] = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
+            }
         }
     }
 }

@@ -17,28 +17,58 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     public let base: UnsafeRawPointer?
+    /// Kept open for positioned reads (streaming large ranges with pread avoids page faults).
+    public let fd: Int32
     private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     public init(path: String) throws(SafeTensorsError) {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SafeTensorsError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        self.fd = fd
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SafeTensorsError(.io, file: path, "cannot stat: \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SafeTensorsError(.io, file: path, "not a regular file") }
+        guard fstat(fd, &st) == 0 else {
+            close(fd)
+            throw SafeTensorsError(.io, file: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw SafeTensorsError(.io, file: path, "not a regular file")
+        }
         size = Int(st.st_size)
         if size == 0 {
             base = nil
             return
         }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let p, p != MAP_FAILED else { throw SafeTensorsError(.io, file: path, "cannot mmap: \(String(cString: strerror(errno)))") }
+        guard let p, p != MAP_FAILED else {
+            close(fd)
+            throw SafeTensorsError(.io, file: path, "cannot mmap: \(String(cString: strerror(errno)))")
+        }
         base = UnsafeRawPointer(p)
     }
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        close(fd)
+    }
+
+    /// Reads [offset, offset+count) into `dst` with pread (all bytes, or false on error/EOF).
+    public func read(offset: Int, count: Int, into dst: UnsafeMutableRawPointer) -> Bool {
+        guard offset >= 0, count >= 0, offset + count <= size else { return false }
+        var done = 0
+        while done < count {
+            let r = pread(fd, dst + done, count - done, off_t(offset + done))
+            if r < 0 && errno == EINTR { continue }
+            if r <= 0 { return false }
+            done += r
+        }
+        return true
+    }
+
+    /// Starts reading a range into the page cache asynchronously.
+    public func adviseWillNeed(offset: Int, count: Int) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), Int32(POSIX_FADV_WILLNEED))
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
@@ -146,6 +176,35 @@ public struct TensorRef: Sendable {
         let all = file.rawBytes(info)
         return UnsafeRawBufferPointer(rebasing: all[(from * size)..<((from + count) * size)])
     }
+    /// Streams elements [from, from+count) as Float through positioned reads into `staging`
+    /// (at least count × item size bytes; f32 needs none), so large sequential reads reach
+    /// the disk instead of page faults. Throws an error naming the file and tensor on I/O failure.
+    public func readFloatsBuffered(from: Int, count: Int, into dst: UnsafeMutablePointer<Float>,
+                                   staging: UnsafeMutableRawBufferPointer) throws(SafeTensorsError) {
+        precondition(from >= 0 && count >= 0 && from + count <= info.elementCount)
+        let size = info.dtype.itemSize
+        let offset = file.header.dataOffset + info.dataStart + from * size
+        if info.dtype == .f32 {
+            guard file.mapping.read(offset: offset, count: count * 4, into: UnsafeMutableRawPointer(dst)) else {
+                throw SafeTensorsError(.io, file: file.path, tensor: name, "read failed: \(String(cString: strerror(errno)))")
+            }
+            return
+        }
+        guard staging.count >= count * size else {
+            file.readFloats(info, from: from, count: count, into: dst)
+            return
+        }
+        guard file.mapping.read(offset: offset, count: count * size, into: staging.baseAddress!) else {
+            throw SafeTensorsError(.io, file: file.path, tensor: name, "read failed: \(String(cString: strerror(errno)))")
+        }
+        convertToFloat(UnsafeRawPointer(staging.baseAddress!), dtype: info.dtype, count: count, into: dst)
+    }
+
+    /// Asks the kernel to read this tensor into the page cache ahead of use.
+    public func adviseWillNeed() {
+        file.mapping.adviseWillNeed(offset: file.header.dataOffset + info.dataStart, count: info.byteCount)
+    }
+
     public func releaseElements(from: Int, count: Int) {
         let size = info.dtype.itemSize
         file.mapping.release(offset: file.header.dataOffset + info.dataStart + from * size, count: count * size)

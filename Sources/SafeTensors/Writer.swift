@@ -100,7 +100,9 @@ public final class CheckpointWriter: @unchecked Sendable {
     private let specs: [TensorSpec]
     private var written: [String: Int] = [:]
     private let lock = NSLock()
-    private let metadata: [String: String]
+    private var metadata: [String: String]
+    /// Each shard's planned entries, kept so headers can be re-encoded by `replaceMetadata`.
+    private var shardEntries: [[(spec: TensorSpec, start: Int)]] = []
     private let overwrite: Bool
     private var finished = false
 
@@ -140,6 +142,7 @@ public final class CheckpointWriter: @unchecked Sendable {
             throw SafeTensorsError(.write, file: tempPath, "cannot create directory: \(error)")
         }
         var fds: [Int32] = []
+        var allEntries: [[(spec: TensorSpec, start: Int)]] = []
         var location: [String: (shard: Int, offset: Int, spec: TensorSpec)] = [:]
         for (i, group) in groups.enumerated() {
             var entries: [(spec: TensorSpec, start: Int)] = []
@@ -167,7 +170,9 @@ public final class CheckpointWriter: @unchecked Sendable {
                 throw SafeTensorsError(.write, file: path, "cannot write header: \(String(cString: strerror(errno)))")
             }
             for (spec, start) in entries { location[spec.name] = (i, dataStart + start, spec) }
+            allEntries.append(entries)
         }
+        self.shardEntries = allEntries
         self.fds = fds
         self.location = location
     }
@@ -222,6 +227,24 @@ public final class CheckpointWriter: @unchecked Sendable {
             if let s = values.baseAddress { convertFromFloat(s, count: values.count, to: loc.spec.dtype, into: tmp.baseAddress!) }
             try writeBytes(name, UnsafeRawBufferPointer(rebasing: tmp[0..<n]), byteOffset: elementOffset * loc.spec.dtype.itemSize)
         }
+    }
+
+    /// Replaces metadata values computed during the merge (e.g. coefficients of a layer-by-layer
+    /// closed form). Headers are already on disk, so every shard's re-encoded header must
+    /// keep its exact length: callers reserve the space with fixed-width placeholders.
+    public func replaceMetadata(_ new: [String: String]) throws(SafeTensorsError) {
+        var merged = metadata
+        for (k, v) in new { merged[k] = v }
+        for (i, entries) in shardEntries.enumerated() {
+            let old = encodeHeader(entries, metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+            let header = encodeHeader(entries, metadata: merged.merging(["format": "pt"]) { a, _ in a })
+            guard header.count == old.count else {
+                throw SafeTensorsError(.write, file: shardNames[i], "replacement metadata changes the header length (\(old.count) → \(header.count))")
+            }
+            let ok = header.withUnsafeBytes { CheckpointWriter.pwriteAll(fds[i], $0, 8) }
+            guard ok else { throw SafeTensorsError(.write, file: shardNames[i], "cannot rewrite header: \(String(cString: strerror(errno)))") }
+        }
+        metadata = merged
     }
 
     /// Copies a file into the output directory (config, tokenizer, ...).

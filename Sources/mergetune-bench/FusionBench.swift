@@ -6,12 +6,21 @@ import SafeTensors
 import Glibc
 #endif
 
-/// `mergetune-bench fusion`: one merge (or the I/O floor) on a checkpoint triple, timed,
-/// with the inputs evicted from the page cache first so reads are cold. Prints one JSON
-/// line; Benchmarks/fusion_bench.sh runs it per method under /usr/bin/time -v.
+/// `mergetune-bench fusion [merge]` (default) and `mergetune-bench fusion kernel`.
 struct FusionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fusion",
+        abstract: "Merge benchmarks: a timed checkpoint merge or the I/O floor (default), or the kernel alone.",
+        subcommands: [FusionMergeBench.self, FusionKernelBench.self],
+        defaultSubcommand: FusionMergeBench.self)
+}
+
+/// `mergetune-bench fusion`: one merge (or the I/O floor) on a checkpoint triple, timed,
+/// with the inputs evicted from the page cache first so reads are cold. Prints one JSON
+/// line; Benchmarks/fusion_bench.sh runs it per method under /usr/bin/time -v.
+struct FusionMergeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
         abstract: "Time a checkpoint merge (or the I/O floor: read the inputs, write an output of the same size).")
 
     @Option var base: String
@@ -65,7 +74,7 @@ struct FusionBench: ParsableCommand {
             }
             fsync(fd)
             close(fd)
-            detail = String(format: "\"read_bytes\":%d,\"read_s\":%.3f,\"write_bytes\":%d,\"write_s\":%.3f", readBytes, readSeconds, written,
+            detail = String(format: "\"read_bytes\":%ld,\"read_s\":%.3f,\"write_bytes\":%ld,\"write_s\":%.3f", readBytes, readSeconds, written,
                             Date().timeIntervalSince(start) - readSeconds)
         } else {
             let spec = MergeSpec(method: method!, vlWeight: vlWeight, expWeight: expWeight,
@@ -74,7 +83,7 @@ struct FusionBench: ParsableCommand {
             if let threads { options.threads = threads }
             let r = try merge(base: try Checkpoint(path: base), vlm: try Checkpoint(path: vlm), expert: try Checkpoint(path: expert),
                               spec: spec, to: output, options: options)
-            detail = String(format: "\"method\":\"%@\",\"stats_s\":%.3f,\"threads\":%d,\"bytes_written\":%d",
+            detail = String(format: "\"method\":\"%@\",\"stats_s\":%.3f,\"threads\":%ld,\"bytes_written\":%ld",
                             method!.rawValue, r.statsSeconds, options.threads, r.bytesWritten)
         }
         var usage = rusage()
@@ -93,5 +102,27 @@ struct FusionBench: ParsableCommand {
         fdatasync(fd)
         _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
         close(fd)
+    }
+}
+
+/// `mergetune-bench fusion kernel`: CPU cost of the per-tensor kernel (no I/O), ns per element.
+struct FusionKernelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kernel",
+                                                    abstract: "Time the in-memory merge kernel per method.")
+    @Option var elements: Int = 8 << 20
+    @Option(help: "Comma-separated methods.") var methods: String = "task_arithmetic,ties,dare_linear,dare_ties"
+
+    func run() throws {
+        let n = elements
+        let base = (0..<n).map { Float(counterUniform(key: 1, index: UInt64($0))) - 0.5 }
+        let vlm = (0..<n).map { base[$0] + 0.01 * (Float(counterUniform(key: 2, index: UInt64($0))) - 0.5) }
+        let exp = (0..<n).map { base[$0] + 0.01 * (Float(counterUniform(key: 3, index: UInt64($0))) - 0.5) }
+        for m in methods.split(separator: ",").compactMap({ MergeMethod(rawValue: String($0)) }) {
+            let spec = MergeSpec(method: m, vlWeight: 0.6, expWeight: 0.8, density: 0.5, seed: 1)
+            let t0 = clock()
+            let out = mergeTensor(base: base, vlm: vlm, expert: exp, spec: spec, tensor: "t")
+            let dt = Double(clock() - t0) / Double(CLOCKS_PER_SEC)  // CPU time: the machine is shared
+            print(String(format: "%-16@ %6.2f ns/element CPU (checksum %.4f)", m.rawValue, dt * 1e9 / Double(n), out[n / 2]))
+        }
     }
 }

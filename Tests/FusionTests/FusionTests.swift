@@ -378,6 +378,37 @@ final class ClosedFormTests: XCTestCase {
         for i in 0..<b.count {
             XCTAssertEqual(got[i], b[i] + Float(lam.vl) * (v[i] - b[i]) + Float(lam.exp) * (e[i] - b[i]), accuracy: 1e-6)
         }
+        // Layer by layer, the provenance header is rewritten with the final coefficients.
+        let meta = try JSONSerialization.jsonObject(with: Data(ck.shards[0].metadata["mergetune.coefficients"]!.utf8)) as! [String: Any]
+        let layers = meta["layers"] as! [[Double]]
+        XCTAssertEqual(layers[1][1], lam.exp, accuracy: 1e-8)
+        XCTAssertEqual((meta["other"] as! [Double])[0], r.coefficients.other.vl, accuracy: 1e-8)
+        // Tensor granularity end to end: per-tensor ratios recorded and applied.
+        let outT = tmpPath()
+        let rt = try merge(base: base, vlm: vlm, expert: expert, spec: MergeSpec(method: .frank, granularity: .tensor), to: outT,
+                           options: MergeOptions(threads: 2, chunkElements: 64))
+        let pt = rt.coefficients.perTensor[name]!
+        let ts = st.perTensor[name]!
+        XCTAssertEqual(pt.exp, ts.sqR / (ts.sqV + ts.sqR), accuracy: 1e-9)
+        let gotT = try Checkpoint(path: outT).tensor("language_model." + name).floats()
+        XCTAssertEqual(gotT[5], b[5] + Float(pt.vl) * (v[5] - b[5]) + Float(pt.exp) * (e[5] - b[5]), accuracy: 1e-6)
+        let metaT = try Checkpoint(path: outT).shards[0].metadata["mergetune.coefficients"]!
+        XCTAssertTrue(metaT.contains(name), "per-tensor coefficients in the provenance")
+    }
+
+    func testTensorGranularityUsesEachTensorsNorms() throws {
+        var a = NormStats(); a.sqV = 1; a.sqR = 3
+        var b = NormStats(); b.sqV = 3; b.sqR = 1
+        var layer = a; layer.add(b)
+        let st = TaskVectorStats(perTensor: ["model.layers.0.x": a, "model.layers.0.y": b],
+                                 tensorLayer: ["model.layers.0.x": 0, "model.layers.0.y": 0], layers: [layer], other: NormStats())
+        let c = try ClosedForm.frank(st, prior: .none, schedule: .paper, granularity: .tensor)
+        XCTAssertEqual(c.lookup(canonical: "model.layers.0.x", layer: 0), CoefficientPair(0.25, 0.75))
+        XCTAssertEqual(c.lookup(canonical: "model.layers.0.y", layer: 0), CoefficientPair(0.75, 0.25))
+        XCTAssertEqual(c.lookup(canonical: "model.layers.0.z", layer: 0), CoefficientPair(0.5, 0.5))  // layer value
+        // With a prior, each tensor takes its layer's w: w_V = 1 (max schedule, layer 1) → λ_R = 0.
+        let p = try ClosedForm.frank(st, prior: .decay(0.5), schedule: .maxNormalized, granularity: .tensor)
+        XCTAssertEqual(p.lookup(canonical: "model.layers.0.x", layer: 0), CoefficientPair(1, 0))
     }
 
     func testAttentionFile() throws {
