@@ -1,1 +1,391 @@
-// Tests for Fusion.
+import Foundation
+import XCTest
+@testable import Fusion
+import SafeTensors
+
+func fixture(_ name: String) -> String {
+    Bundle.module.resourceURL!.appendingPathComponent("Fixtures/mergekit/\(name)").path
+}
+
+func tmpPath(_ name: String = "out") -> String {
+    NSTemporaryDirectory() + "mergetune-fusion-\(UUID().uuidString)-\(name)"
+}
+
+/// Deterministic pseudo-random values for tests.
+func randomFloats(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+    (0..<n).map { (counterUniform(key: seed, index: UInt64($0)) - 0.5) * 2 * scale }
+}
+
+struct Case: Decodable {
+    let name: String
+    let method: String
+    let vl_weight: Double
+    let exp_weight: Double
+    let density: Double
+    let normalize: Bool?
+}
+
+final class MergekitParityTests: XCTestCase {
+    func cases() throws -> [Case] {
+        struct File: Decodable { let cases: [Case] }
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: fixture("cases.json")))).cases
+    }
+
+    /// Our merge equals mergekit's output (fp32) for every committed case, for the plain
+    /// LLaMA-layout VLM and for the LLaVA-style wrapped, sharded VLM with extra vocabulary.
+    func testMatchesMergekit() throws {
+        let base = try Checkpoint(path: fixture("base"))
+        let expert = try Checkpoint(path: fixture("expert"))
+        let all = try cases()
+        XCTAssertEqual(Set(all.map(\.name)), ["task_arithmetic", "ties", "ties_nonorm", "linear"])
+        for c in all {
+            let reference = try Checkpoint(path: fixture("mergekit_\(c.name).safetensors"))
+            for vlmName in ["vlm", "vlm_wrapped"] {
+                let vlm = try Checkpoint(path: fixture(vlmName))
+                let spec = MergeSpec(method: MergeMethod(rawValue: c.method)!, vlWeight: c.vl_weight, expWeight: c.exp_weight,
+                                     density: c.density, normalize: c.normalize)
+                for chunk in [4 << 20, 100] {  // whole tensors, and chunked streaming
+                    let out = tmpPath()
+                    _ = try merge(base: base, vlm: vlm, expert: expert, spec: spec, to: out,
+                                  options: MergeOptions(threads: 2, chunkElements: chunk))
+                    let ours = try Checkpoint(path: out)
+                    var worst: Float = 0
+                    for name in reference.names {
+                        let ref = try reference.tensor(name).floats()
+                        let key = vlmName == "vlm" ? name : "language_model." + name
+                        let got = Array(try ours.tensor(key).floats().prefix(ref.count))
+                        XCTAssertEqual(got.count, ref.count)
+                        for (a, b) in zip(got, ref) { worst = max(worst, abs(a - b)) }
+                    }
+                    XCTAssertLessThanOrEqual(worst, 1e-6, "\(c.name) on \(vlmName), chunk \(chunk)")
+                    try? FileManager.default.removeItem(atPath: out)
+                }
+            }
+        }
+    }
+
+    /// The other side of the TIES normalize convention: the two references differ, so the
+    /// flag matters and each side is matched only by its own setting.
+    func testTiesNormalizeConventionMatters() throws {
+        let a = try Checkpoint(path: fixture("mergekit_ties.safetensors"))
+        let b = try Checkpoint(path: fixture("mergekit_ties_nonorm.safetensors"))
+        let name = "model.layers.0.mlp.up_proj.weight"
+        XCTAssertNotEqual(try a.tensor(name).floats(), try b.tensor(name).floats())
+    }
+}
+
+final class LayoutTests: XCTestCase {
+    func testCanonicalNames() {
+        let cases: [(String, CanonicalName?)] = [
+            ("model.layers.3.mlp.up_proj.weight", .language("model.layers.3.mlp.up_proj.weight")),
+            ("language_model.model.layers.3.mlp.up_proj.weight", .language("model.layers.3.mlp.up_proj.weight")),
+            ("language_model.lm_head.weight", .language("lm_head.weight")),
+            ("model.language_model.layers.0.self_attn.q_proj.weight", .language("model.layers.0.self_attn.q_proj.weight")),
+            ("model.language_model.embed_tokens.weight", .language("model.embed_tokens.weight")),
+            ("model.text_model.layers.1.input_layernorm.weight", .language("model.layers.1.input_layernorm.weight")),
+            ("language_model.layers.2.mlp.down_proj.weight", .language("model.layers.2.mlp.down_proj.weight")),
+            ("lm_head.weight", .language("lm_head.weight")),
+            ("vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight", .vision),
+            ("model.vision_tower.encoder.layers.0.mlp.fc1.weight", .vision),
+            ("multi_modal_projector.linear_1.weight", .vision),
+            ("model.multi_modal_projector.linear_1.weight", .vision),
+            ("visual.blocks.0.attn.qkv.weight", .vision),
+            ("model.visual.blocks.0.attn.qkv.weight", .vision),
+            ("model.connector.modality_projection.proj.weight", .vision),
+            ("some_unknown.weight", nil),
+        ]
+        for (name, expected) in cases { XCTAssertEqual(NameLayout.canonical(name), expected, name) }
+        XCTAssertEqual(NameLayout.layerIndex("model.layers.12.mlp.up_proj.weight"), 12)
+        XCTAssertNil(NameLayout.layerIndex("model.norm.weight"))
+    }
+
+    func testWrappedVLMOutputKeepsVisionExtraRowsAndFiles() throws {
+        let vlm = try Checkpoint(path: fixture("vlm_wrapped"))
+        let out = tmpPath()
+        let r = try merge(base: try Checkpoint(path: fixture("base")), vlm: vlm, expert: try Checkpoint(path: fixture("expert")),
+                          spec: MergeSpec(method: .taskArithmetic, vlWeight: 0.5, expWeight: 0.5), to: out,
+                          options: MergeOptions(threads: 2, maxShardBytes: 10_000))
+        let ck = try Checkpoint(path: out)
+        XCTAssertEqual(Set(ck.names), Set(vlm.names), "output uses the VLM's names")
+        XCTAssertGreaterThan(ck.shards.count, 1, "sharded output with an index")
+        XCTAssertEqual(r.copiedTensors, 4)
+        for name in vlm.names where NameLayout.canonical(name) == .vision {
+            XCTAssertEqual(try ck.tensor(name).floats(), try vlm.tensor(name).floats(), name)
+        }
+        // Rows 32..35 of the embedding and head are the VLM's added tokens: kept as they were.
+        for name in ["language_model.model.embed_tokens.weight", "language_model.lm_head.weight"] {
+            let got = try ck.tensor(name).floats(), v = try vlm.tensor(name).floats()
+            XCTAssertEqual(try ck.tensor(name).shape, [36, 16])
+            XCTAssertEqual(Array(got[(32 * 16)...]), Array(v[(32 * 16)...]))
+            XCTAssertNotEqual(Array(got[..<(32 * 16)]), Array(v[..<(32 * 16)]))
+        }
+        for f in ["config.json", "tokenizer_config.json", "generation_config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + f), f)
+        }
+        XCTAssertEqual(r.copiedFiles, ["config.json", "generation_config.json", "tokenizer_config.json"])
+        XCTAssertEqual(ck.shards[0].metadata["mergetune.method"], "task_arithmetic")
+        XCTAssertNotNil(ck.shards[0].metadata["mergetune.inputs"]?.range(of: "vlm_wrapped"))
+        XCTAssertEqual(ck.shards[0].metadata["format"], "pt")
+    }
+
+    /// An expert with an extra tensor and a VLM tensor of an unknown layout cannot be paired:
+    /// the error lists both; with the flag they are passed through / ignored.
+    func testUnpairedTensorsAreListed() throws {
+        let dir = tmpPath("unpaired")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let s = TensorSpec(name: "model.layers.0.mlp.up_proj.weight", dtype: .f32, shape: [2])
+        try writeSafeTensorsFile(path: dir + "/base.safetensors", tensors: [(s, [0, 0])])
+        try writeSafeTensorsFile(path: dir + "/expert.safetensors", tensors: [(s, [1, 1]), (TensorSpec(name: "model.layers.0.extra.weight", dtype: .f32, shape: [1]), [3])])
+        try writeSafeTensorsFile(path: dir + "/vlm.safetensors", tensors: [(s, [2, 2]), (TensorSpec(name: "mystery.weight", dtype: .f32, shape: [1]), [4])])
+        let b = try Checkpoint(path: dir + "/base.safetensors"), e = try Checkpoint(path: dir + "/expert.safetensors"), v = try Checkpoint(path: dir + "/vlm.safetensors")
+        XCTAssertThrowsError(try TensorPairing(base: b, vlm: v, expert: e)) { err in
+            let m = "\(err)"
+            XCTAssertTrue(m.contains("mystery.weight"), m)
+            XCTAssertTrue(m.contains("model.layers.0.extra.weight"), m)
+        }
+        let p = try TensorPairing(base: b, vlm: v, expert: e, passThroughUnpaired: true)
+        XCTAssertEqual(p.passedThrough, ["mystery.weight"])
+        XCTAssertEqual(p.ignored, ["expert: model.layers.0.extra.weight"])
+    }
+
+    func testShapeMismatchNamesTensorAndFiles() throws {
+        let dir = tmpPath("shape")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let name = "model.layers.0.mlp.up_proj.weight"
+        try writeSafeTensorsFile(path: dir + "/base.safetensors", tensors: [(TensorSpec(name: name, dtype: .f32, shape: [2, 2]), [0, 0, 0, 0])])
+        try writeSafeTensorsFile(path: dir + "/vlm.safetensors", tensors: [(TensorSpec(name: name, dtype: .f32, shape: [2, 3]), [0, 0, 0, 0, 0, 0])])
+        let b = try Checkpoint(path: dir + "/base.safetensors"), v = try Checkpoint(path: dir + "/vlm.safetensors")
+        XCTAssertThrowsError(try TensorPairing(base: b, vlm: v, expert: b)) { err in
+            XCTAssertTrue("\(err)".contains(name) && "\(err)".contains("vlm.safetensors"), "\(err)")
+        }
+    }
+}
+
+final class KernelTests: XCTestCase {
+    let n = 10_000
+    lazy var base = randomFloats(n, seed: 1)
+    lazy var vlm = zip(base, randomFloats(n, seed: 2, scale: 0.1)).map { $0 + $1 }
+    lazy var expert = zip(base, randomFloats(n, seed: 3, scale: 0.1)).map { $0 + $1 }
+
+    func testTaskArithmeticKnownValues() {
+        let out = mergeTensor(base: [1, 2], vlm: [2, 2], expert: [1, 5], config: .defaults(for: .taskArithmetic), vlWeight: 0.5, expWeight: 2)
+        XCTAssertEqual(out, [1.5, 8])
+        let lin = mergeTensor(base: [0, 0], vlm: [2, 4], expert: [4, 8], config: .defaults(for: .linear), vlWeight: 1, expWeight: 3)
+        XCTAssertEqual(lin, [3.5, 7])
+    }
+
+    func testTiesKnownValues() {
+        // τ_V = [3, -1, 0.5, -4], τ_R = [-1, -2, 0.25, 5]; density 0.5 keeps k = 2 per vector:
+        // V keeps 3, -4; R keeps -2, 5. Weighted (1, 1): sums [3, -2, 0, 1] → signs +, -, +, +.
+        // Entry 0: V only (+3). Entry 1: R only (-2). Entry 2: none → 0. Entry 3: R (+5) agrees, V (-4) not.
+        let base: [Float] = [0, 0, 0, 0]
+        let out = mergeTensor(base: base, vlm: [3, -1, 0.5, -4], expert: [-1, -2, 0.25, 5], config: .defaults(for: .ties),
+                              vlWeight: 1, expWeight: 1, density: 0.5)
+        XCTAssertEqual(out, [3, -2, 0, 5])
+        var noNorm = TaskArithmeticConfig.defaults(for: .ties)
+        noNorm.normalize = false
+        let out2 = mergeTensor(base: base, vlm: [3, -1, 0.5, -4], expert: [-1, -2, 0.25, 5], config: noNorm,
+                               vlWeight: 0.5, expWeight: 2, density: 0.5)
+        // Weighted: V [1.5, 0, 0, -2], R [0, -4, 0, 10]; normalized would divide by 0.5 / 2.
+        XCTAssertEqual(out2, [1.5, -4, 0, 10])
+        let out3 = mergeTensor(base: base, vlm: [3, -1, 0.5, -4], expert: [-1, -2, 0.25, 5], config: .defaults(for: .ties),
+                               vlWeight: 0.5, expWeight: 2, density: 0.5)
+        XCTAssertEqual(out3, [3, -2, 0, 5])
+    }
+
+    /// The radix-select top-k keeps exactly the k largest magnitudes (no ties in random data).
+    func testTopKMatchesSort() {
+        for density in [0.01, 0.1, 0.37, 0.9] {
+            let k = max(1, Int(density * Double(n)))
+            var config = TaskArithmeticConfig.defaults(for: .ties)
+            config.signConsensus = false
+            config.normalize = false
+            let out = mergeTensor(base: base, vlm: vlm, expert: base, config: config, vlWeight: 1, expWeight: 1, density: density)
+            let tau = zip(vlm, base).map { $0 - $1 }
+            let threshold = tau.map(abs).sorted(by: >)[k - 1]
+            var kept = 0
+            for i in 0..<n {
+                if abs(tau[i]) >= threshold {
+                    XCTAssertEqual(out[i], base[i] + tau[i])
+                    kept += 1
+                } else {
+                    XCTAssertEqual(out[i], base[i])
+                }
+            }
+            XCTAssertEqual(kept, k)
+        }
+    }
+
+    func testDareStatisticsAndRescale() {
+        let density = 0.3
+        var config = TaskArithmeticConfig.defaults(for: .dareLinear)
+        config.rescale = .inverseDensity
+        let out = mergeTensor(base: base, vlm: vlm, expert: base, config: config, vlWeight: 1, expWeight: 0, density: density, seed: 7, tensor: "t")
+        var kept = 0
+        for i in 0..<n where out[i] != base[i] {
+            kept += 1
+            // Kept entries are rescaled by exactly 1/density.
+            let expected = base[i] + (vlm[i] - base[i]) * (1 / Float(density))
+            XCTAssertEqual(out[i], expected, accuracy: 1e-6)
+        }
+        // Binomial(10000, 0.3): sd ≈ 46; 5 sd bounds.
+        XCTAssertEqual(Double(kept), density * Double(n), accuracy: 230)
+
+        // mergekit default: L1 rescale keeps Σ|τ| exactly (up to float rounding).
+        let l1 = mergeTensor(base: base, vlm: vlm, expert: base, config: .defaults(for: .dareLinear), vlWeight: 1, expWeight: 0,
+                             density: density, seed: 7, tensor: "t")
+        let before = zip(vlm, base).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+        let after = zip(l1, base).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+        XCTAssertEqual(after, before, accuracy: before * 1e-4)
+        // Same mask as the inverse-density variant: the same entries are kept.
+        XCTAssertEqual(zip(l1, base).map { $0 != $1 }, zip(out, base).map { $0 != $1 })
+    }
+
+    func testDareDeterministicAndSeeded() {
+        let a = mergeTensor(base: base, vlm: vlm, expert: expert, config: .defaults(for: .dareTies), vlWeight: 1, expWeight: 1, density: 0.5, seed: 1, tensor: "x")
+        let b = mergeTensor(base: base, vlm: vlm, expert: expert, config: .defaults(for: .dareTies), vlWeight: 1, expWeight: 1, density: 0.5, seed: 1, tensor: "x")
+        let c = mergeTensor(base: base, vlm: vlm, expert: expert, config: .defaults(for: .dareTies), vlWeight: 1, expWeight: 1, density: 0.5, seed: 2, tensor: "x")
+        let d = mergeTensor(base: base, vlm: vlm, expert: expert, config: .defaults(for: .dareTies), vlWeight: 1, expWeight: 1, density: 0.5, seed: 1, tensor: "y")
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, c)
+        XCTAssertNotEqual(a, d)
+    }
+
+    /// Checkpoint merges are independent of thread count and chunking (DARE and TIES).
+    func testExecutorDeterministicAcrossThreadsAndChunks() throws {
+        let base = try Checkpoint(path: fixture("base")), vlm = try Checkpoint(path: fixture("vlm_wrapped")), expert = try Checkpoint(path: fixture("expert"))
+        for method in [MergeMethod.dareTies, .ties, .dareLinear] {
+            let spec = MergeSpec(method: method, vlWeight: 0.7, expWeight: 0.9, density: 0.3, seed: 42)
+            var outputs: [[String: [Float]]] = []
+            for (threads, chunk) in [(1, 4 << 20), (2, 37), (3, 256)] {
+                let out = tmpPath()
+                _ = try merge(base: base, vlm: vlm, expert: expert, spec: spec, to: out, options: MergeOptions(threads: threads, chunkElements: chunk))
+                let ck = try Checkpoint(path: out)
+                outputs.append(Dictionary(uniqueKeysWithValues: try ck.names.map { ($0, try ck.tensor($0).floats()) }))
+            }
+            XCTAssertEqual(outputs[0], outputs[1], method.rawValue)
+            XCTAssertEqual(outputs[0], outputs[2], method.rawValue)
+        }
+    }
+
+    /// bf16 in, bf16 out: the streaming merge equals the in-memory kernel rounded to bf16.
+    func testBF16CheckpointMatchesInMemoryKernel() throws {
+        let dir = tmpPath("bf16")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let name = "model.layers.0.mlp.up_proj.weight"
+        let spec = TensorSpec(name: name, dtype: .bf16, shape: [100, 100])
+        let round = { (x: [Float]) in x.map { bf16ToFloat(floatToBF16($0)) } }
+        let (b, v, e) = (round(base), round(vlm), round(expert))
+        try writeSafeTensorsFile(path: dir + "/b.safetensors", tensors: [(spec, b)])
+        try writeSafeTensorsFile(path: dir + "/v.safetensors", tensors: [(spec, v)])
+        try writeSafeTensorsFile(path: dir + "/e.safetensors", tensors: [(spec, e)])
+        let mspec = MergeSpec(method: .ties, vlWeight: 0.6, expWeight: 0.8, density: 0.2)
+        let out = tmpPath()
+        _ = try merge(base: try Checkpoint(path: dir + "/b.safetensors"), vlm: try Checkpoint(path: dir + "/v.safetensors"),
+                      expert: try Checkpoint(path: dir + "/e.safetensors"), spec: mspec, to: out, options: MergeOptions(chunkElements: 999))
+        let got = try Checkpoint(path: out).tensor(name)
+        XCTAssertEqual(got.dtype, .bf16)
+        XCTAssertEqual(got.floats(), round(mergeTensor(base: b, vlm: v, expert: e, spec: mspec, tensor: name)))
+        // Output dtype override.
+        let out32 = tmpPath()
+        _ = try merge(base: try Checkpoint(path: dir + "/b.safetensors"), vlm: try Checkpoint(path: dir + "/v.safetensors"),
+                      expert: try Checkpoint(path: dir + "/e.safetensors"), spec: mspec, to: out32, options: MergeOptions(outputDType: .f32))
+        XCTAssertEqual(try Checkpoint(path: out32).tensor(name).floats(), mergeTensor(base: b, vlm: v, expert: e, spec: mspec, tensor: name))
+    }
+}
+
+final class ClosedFormTests: XCTestCase {
+    func stats(_ layers: [(Double, Double)], other: (Double, Double) = (1, 1)) -> TaskVectorStats {
+        func s(_ p: (Double, Double)) -> NormStats { var x = NormStats(); x.sqV = p.0; x.sqR = p.1; x.sqThetaV = p.0 * 4; x.sqThetaR = p.1 * 9; return x }
+        return TaskVectorStats(perTensor: [:], tensorLayer: [:], layers: layers.map(s), other: s(other))
+    }
+
+    func testFrankWithoutPrior() throws {
+        let c = try ClosedForm.frank(stats([(1, 3), (4, 1), (0, 0)]), prior: .none, schedule: .paper, granularity: .layer)
+        XCTAssertEqual(c.layers[0], CoefficientPair(0.25, 0.75))
+        XCTAssertEqual(c.layers[1], CoefficientPair(0.8, 0.2))
+        XCTAssertEqual(c.layers[2], CoefficientPair(0.5, 0.5))  // both zero: equal halves
+        let m = try ClosedForm.metagpt(stats([(1, 3), (4, 1)], other: (5, 6)))
+        XCTAssertEqual(m.layers[0].vl, 10.0 / 20.0, accuracy: 1e-12)  // (1+4+5) / (1+4+5 + 3+1+6)
+        XCTAssertEqual(m.other, m.layers[1])
+    }
+
+    func testDecayFitAndPriorSchedules() throws {
+        let alpha = 0.3
+        let shares = (1...8).map { 2 * exp(-alpha * Double($0)) }
+        XCTAssertEqual(try ClosedForm.fitDecay(shares: shares), alpha, accuracy: 1e-12)
+        let paper = ClosedForm.priorWeights(decay: alpha, layers: 8, schedule: .paper)
+        XCTAssertEqual(paper.reduce(0, +), 1, accuracy: 1e-12)
+        XCTAssertEqual(paper[0] / paper[1], exp(alpha), accuracy: 1e-12)
+        let maxN = ClosedForm.priorWeights(decay: alpha, layers: 8, schedule: .maxNormalized)
+        XCTAssertEqual(maxN[0], 1)
+        XCTAssertEqual(maxN[2], exp(-2 * alpha), accuracy: 1e-12)
+
+        // eq. 15 with w_V = 0.25, w_R = 0.75 on ‖τ_V‖² = 2, ‖τ_R‖² = 1: λ_V = 0.5 / 1.25.
+        let L = 2
+        let a = log(3.0)  // paper schedule on 2 layers: w_V(1) = e^-a / (e^-a + e^-2a) = 1 / (1 + e^-a) = 0.75
+        let c = try ClosedForm.frank(stats(Array(repeating: (2, 1), count: L)), prior: .decay(a), schedule: .paper, granularity: .layer)
+        XCTAssertEqual(c.priorV![0], 0.75, accuracy: 1e-12)
+        XCTAssertEqual(c.layers[1].vl, 0.25 * 2 / (0.25 * 2 + 0.75 * 1), accuracy: 1e-12)
+        XCTAssertEqual(c.layers[0].vl, 0.75 * 2 / (0.75 * 2 + 0.25 * 1), accuracy: 1e-12)
+        XCTAssertEqual(c.decay, a)
+        XCTAssertThrowsError(try ClosedForm.frank(stats([(1, 1), (1, 1)]), prior: .attention([0.5, 0.4, 0.3]), schedule: .paper, granularity: .layer))
+        XCTAssertThrowsError(try ClosedForm.frank(stats([(1, 1), (1, 1)]), prior: .decay(0.1), schedule: .paper, granularity: .model))
+    }
+
+    func testNaNInverseNorm() {
+        // ‖θ_V‖² = 4·sqV, ‖θ_R‖² = 9·sqR → with sqV = sqR = 1: ‖θ_V‖ = 2, ‖θ_R‖ = 3 → λ = (1/2, 1/3) / (5/6) = (0.6, 0.4).
+        let c = ClosedForm.nan(stats([(1, 1)], other: (1, 1)), granularity: .layer)
+        XCTAssertEqual(c.layers[0].vl, 0.6, accuracy: 1e-12)
+        XCTAssertEqual(c.layers[0].exp, 0.4, accuracy: 1e-12)
+    }
+
+    func testLayerRangeCoefficients() throws {
+        let c = try ClosedForm.coefficients(for: MergeSpec(method: .layerRange, expWeight: 0.7, layerRange: 1...2), layerCount: 4, stats: nil)
+        XCTAssertEqual(c.layers, [CoefficientPair(1, 0), CoefficientPair(1, 0.7), CoefficientPair(1, 0.7), CoefficientPair(1, 0)])
+        XCTAssertEqual(c.other, CoefficientPair(1, 0))
+        XCTAssertThrowsError(try ClosedForm.coefficients(for: MergeSpec(method: .layerRange, layerRange: 1...4), layerCount: 4, stats: nil))
+    }
+
+    /// Statistics over the fixture equal a direct computation, and a FRANK merge applies
+    /// per-layer coefficients: layer l's output = base + λ_V τ_V + λ_R τ_R.
+    func testStatsAndFrankMergeOnFixture() throws {
+        let base = try Checkpoint(path: fixture("base")), vlm = try Checkpoint(path: fixture("vlm_wrapped")), expert = try Checkpoint(path: fixture("expert"))
+        let pairing = try TensorPairing(base: base, vlm: vlm, expert: expert)
+        XCTAssertEqual(pairing.layerCount, 2)
+        let st = try computeTaskVectorStats(pairing, threads: 2, chunkElements: 50)
+        var sqV = 0.0, sqR = 0.0, dot = 0.0
+        for name in base.names where name.hasPrefix("model.layers.1.") {
+            let b = try base.tensor(name).floats(), v = try vlm.tensor("language_model." + name).floats(), e = try expert.tensor(name).floats()
+            for i in 0..<b.count {
+                let tv = Double(v[i] - b[i]), tr = Double(e[i] - b[i])
+                sqV += tv * tv; sqR += tr * tr; dot += tv * tr
+            }
+        }
+        XCTAssertEqual(st.layers[1].sqV, sqV, accuracy: sqV * 1e-5)
+        XCTAssertEqual(st.layers[1].sqR, sqR, accuracy: sqR * 1e-5)
+        XCTAssertEqual(st.layers[1].dot, dot, accuracy: abs(dot) * 1e-3 + 1e-6)
+        // Expert noise 0.03 vs VLM 0.02: FRANK favours the expert, ≈ 9 / 13.
+        let out = tmpPath()
+        let r = try merge(base: base, vlm: vlm, expert: expert, spec: MergeSpec(method: .frank), to: out)
+        XCTAssertEqual(r.coefficients.layers[1].exp, sqR / (sqV + sqR), accuracy: 1e-5)
+        XCTAssertEqual(r.coefficients.layers[1].exp, 9.0 / 13.0, accuracy: 0.05)
+        let ck = try Checkpoint(path: out)
+        let name = "model.layers.1.self_attn.q_proj.weight"
+        let b = try base.tensor(name).floats(), v = try vlm.tensor("language_model." + name).floats(), e = try expert.tensor(name).floats()
+        let got = try ck.tensor("language_model." + name).floats()
+        let lam = r.coefficients.layers[1]
+        for i in 0..<b.count {
+            XCTAssertEqual(got[i], b[i] + Float(lam.vl) * (v[i] - b[i]) + Float(lam.exp) * (e[i] - b[i]), accuracy: 1e-6)
+        }
+    }
+
+    func testAttentionFile() throws {
+        let p = tmpPath("att.csv")
+        try "layer,share\n0,0.5\n1,0.25\n\n2,0.125\n".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try readAttentionShares(path: p), [0.5, 0.25, 0.125])
+        XCTAssertEqual(try ClosedForm.fitDecay(shares: try readAttentionShares(path: p)), log(2.0), accuracy: 1e-12)
+        try "0.5\n-1\n".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try readAttentionShares(path: p))
+    }
+}

@@ -1,1 +1,0 @@
-// Fusion: see ../shared/DESIGN.md

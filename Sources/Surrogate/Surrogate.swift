@@ -1,1 +1,0 @@
-// Surrogate: see ../shared/DESIGN.md
