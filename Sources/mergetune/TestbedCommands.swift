@@ -179,7 +179,7 @@ struct TestbedGridCommand: ParsableCommand {
             "objective family: \(objectiveText); metric \(options.metric.rawValue); split \(options.split.rawValue) (\(evaluator.target.count) examples per task)",
             "grid: vl_weight \(grid.vlLevels.map(num2)), exp_weight \(grid.expLevels.map(num2))"
                 + (grid.densityLevels.map { ", density \($0.map(num2))" } ?? "") + "; seed \(seed)"
-                + "; range chosen so the optimum lies inside (Python task-arithmetic grid: best near λ_V≈1.5, λ_R≈1)",
+                + "; ranges chosen so the optimum lies inside (" + interiorNote(grid: grid, best: best.0) + ")",
             "best grid point: " + zip(grid.parameterNames, best.0).map { "\($0)=\(num2($1))" }.joined(separator: " ")
                 + String(format: " score=%.6f, 95%% CI [%.4f, %.4f]", best.1.value, best.1.valueInterval.low, best.1.valueInterval.high),
             String(format: "noise: median bootstrap 95%% half-width %.4f over the grid points (1000 resamples over examples, seed %llu)",
@@ -202,3 +202,13 @@ struct TestbedGridCommand: ParsableCommand {
 }
 
 private func num2(_ x: Double) -> String { String(format: "%g", x) }
+
+/// Whether the best grid point is interior in each weight, written into the provenance.
+private func interiorNote(grid: TestbedGrid, best: [Double]) -> String {
+    var edges: [String] = []
+    for (name, (levels, v)) in zip(["vl_weight", "exp_weight"], [(grid.vlLevels, best[0]), (grid.expLevels, best[1])]) {
+        if v == levels.first! && levels.first! > 0 || v == levels.last! { edges.append(name) }
+    }
+    return edges.isEmpty ? "checked: the best point is interior in both weights (or at weight 0, a natural edge)"
+        : "NOTE: the best point lies on the upper/lower edge of \(edges.joined(separator: " and "))"
+}
