@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        // SHA-256 of the testbed's model files for landscape provenance.
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         // GSL (+ OpenBLAS as its CBLAS) behind a C shim; only Numerics imports it.
@@ -22,6 +24,10 @@ let package = Package(
         .target(name: "SafeTensors"),
         .target(name: "Fusion", dependencies: ["SafeTensors", "Numerics"]),
         .target(name: "Surrogate", dependencies: ["Numerics"]),
+        // The shipped model family (Testbed/ at the repository root holds its files; found at run time).
+        .target(name: "Testbed", dependencies: [
+            "Numerics", "SafeTensors", "Fusion", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Optimizers", dependencies: ["Numerics"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "StudyEngine", dependencies: [
@@ -29,17 +35,18 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FusionTests", dependencies: ["Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "StudyEngineTests", dependencies: ["StudyEngine"]),
