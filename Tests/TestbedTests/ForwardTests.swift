@@ -46,7 +46,7 @@ enum Shared {
         }
         print("max |logit − PyTorch| for \(name): \(maxDiff)")
         #expect(maxDiff < 1e-4, "\(name): max logit difference \(maxDiff)")
-        #expect(maxDiff > 0 || name == "", "a zero difference would suggest the reference was not compared")
+        #expect(maxDiff > 0, "float32 reorderings always differ a little: zero would mean nothing was compared")
     }
 
     @Test(arguments: TestbedFamily.modelNames)

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of `mergetune testbed`: run the built binary on the shipped family.
+@Suite struct TestbedCLITests {
+    static var repository: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    static var binary: URL {
+        var dir = Bundle.main.bundleURL
+        for candidate in [Bundle.main.bundleURL] + Bundle.allBundles.map(\.bundleURL) {
+            dir = candidate
+            while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mergetune").path), dir.path != "/" {
+                dir = dir.deletingLastPathComponent()
+            }
+            if dir.path != "/" { break }
+        }
+        return dir.appendingPathComponent("mergetune")
+    }
+
+    func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: NSTemporaryDirectory())  // --testbed must be honoured, not the cwd
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o
+        p.standardError = e
+        try p.run()
+        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    var testbed: [String] { ["--testbed", Self.repository.appendingPathComponent("Testbed").path] }
+
+    @Test func evalPrintsTargetPerceptionAndSkill() throws {
+        let r = try run(["testbed", "eval", "--scenario", "language", "--vl-weight", "1", "--exp-weight", "0"] + testbed)
+        #expect(r.code == 0, "\(r.err)")
+        // vl=1, exp=0 is the VLM: the reference's see_w log-prob is −9.84 and perception is perfect.
+        #expect(r.out.contains("target see_w: exact 0.000, log-prob -9.84"), "\(r.out)")
+        #expect(r.out.contains("perception see: exact 1.000"), "\(r.out)")
+        #expect(r.out.contains("skill copy_w:"), "\(r.out)")
+    }
+
+    @Test func probeWritesAnAttentionFile() throws {
+        let out = NSTemporaryDirectory() + "testbed-cli-\(UUID().uuidString).csv"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try run(["testbed", "probe", "-o", out] + testbed)
+        #expect(r.code == 0, "\(r.err)")
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(text.hasPrefix("layer,share\n"))
+        #expect(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == 5)
+    }
+
+    @Test func badInputsExitWithUsageOrRuntimeCodes() throws {
+        let usage = try run(["testbed", "eval", "--scenario", "vision"] + testbed)
+        #expect(usage.code == 2, "\(usage.err)")
+        let missing = try run(["testbed", "eval", "--scenario", "language", "--testbed", "/nonexistent"])
+        #expect(missing.code == 1)
+        #expect(missing.err.contains("not a testbed directory"), "\(missing.err)")
+        let density = try run(["testbed", "eval", "--scenario", "language", "--method", "ties", "--density", "0"] + testbed)
+        #expect(density.code == 1)
+        #expect(density.err.contains("density"), "\(density.err)")
+    }
+}
