@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["StudyEngine", "Testbed", "Fusion"]),
         .testTarget(name: "CLITests", dependencies: ["mergetune"]),
     ]

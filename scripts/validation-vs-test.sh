@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 OUT="${1:-/tmp/vt}"
 BIN="${BIN:-.build/release/mergetune}"
 mkdir -p "$OUT"
-grid() {  # name scenario method vl-range exp-range [objective]
+grid() {  # name scenario method vl-range exp-range [objective] [metric]
   local f="$OUT/testbed-$1.csv"
   [ -s "$f" ] || "$BIN" testbed grid --split test --scenario "$2" --method "$3" --vl-range "$4" --exp-range "$5" \
-      --objective "${6:-target}" -o "$f" > "$OUT/$1.log"
+      --objective "${6:-target}" --metric "${7:-mean_logprob}" -o "$f" > "$OUT/$1.log"
 }
 grid language-task_arithmetic language task_arithmetic 0:4 0:2
 grid language-task_arithmetic-retention language task_arithmetic 0:4 0:2 retention
@@ -21,11 +21,13 @@ grid language-ties language ties 0:2 0:8
 grid reasoning-ties reasoning ties 0:2 0:2
 grid language-dare_ties language dare_ties 0:4 0:2
 grid reasoning-dare_ties reasoning dare_ties 0:4 0:2
+grid language-task_arithmetic-exact_match language task_arithmetic 0:4 0:2 target exact_match
 python3 - "$OUT" <<'PY'
 import csv, sys, math
 out = sys.argv[1]
 names = ["language-task_arithmetic", "language-task_arithmetic-retention", "reasoning-task_arithmetic",
-         "reasoning-task_arithmetic-retention", "language-ties", "reasoning-ties", "language-dare_ties", "reasoning-dare_ties"]
+         "reasoning-task_arithmetic-retention", "language-ties", "reasoning-ties", "language-dare_ties", "reasoning-dare_ties",
+         "language-task_arithmetic-exact_match"]
 def load(path):
     rows, refs = [], {}
     for line in open(path):

@@ -196,7 +196,8 @@ public enum StudyReport {
         var rows: [[String]] = []
         for o in m.objectives {
             let spec = m.spec.objectives.first { $0.name == o.name }
-            let what = spec?.function ?? spec?.landscape.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+            let live = spec?.scenario.map { "\($0) \(spec?.method ?? "") \(spec?.objective ?? "") (\(spec?.split ?? ""), live)" }
+            let what = spec?.function ?? spec?.landscape.map { URL(fileURLWithPath: $0).lastPathComponent } ?? live ?? ""
             let runs = m.runs.filter { $0.objective == o.id! }
             rows.append([o.name, o.kind, what, "\(runs.filter { $0.status == "done" }.count)/\(runs.count)",
                          runs.first.map { String($0.budget) } ?? "", fixed(o.fMin, 4), fixed(o.fMax, 4)])
