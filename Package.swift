@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Numerics"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "StudyEngine", dependencies: [
-            "Optimizers", "Surrogate", "Ledger", "Fusion",
+            "Optimizers", "Surrogate", "Ledger", "Fusion", "Testbed",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [
@@ -48,8 +48,8 @@ let package = Package(
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
-        .testTarget(name: "StudyEngineTests", dependencies: ["StudyEngine"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "StudyEngineTests", dependencies: ["StudyEngine", "Testbed", "Fusion"]),
         .testTarget(name: "CLITests", dependencies: ["mergetune"]),
     ]
 )

@@ -126,6 +126,11 @@ public final class Ledger: Sendable {
                 t.uniqueKey(["objective", "method"])
             }
         }
+        // v2: per-trial sub-scores of live objectives (e.g. the testbed's perception and skill),
+        // a JSON object or NULL. v1 stays as it was: ledgers written before v2 migrate in place.
+        migrator.registerMigration("v2: trials.extras") { db in
+            try db.alter(table: "trials") { t in t.add(column: "extras", .text) }
+        }
         return migrator
     }
 

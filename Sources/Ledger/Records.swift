@@ -110,12 +110,16 @@ public struct TrialRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var started: Date
     public var finished: Date?
     public var seconds: Double?
+    /// Sub-scores the objective reported besides the value (JSON object), e.g. the testbed's
+    /// perception and skill; NULL for objectives without any (migration v2).
+    public var extras: String?
 
     public init(id: Int64? = nil, run: Int64, number: Int, params: String, unit: String, value: Double? = nil,
-                state: TrialState, error: String? = nil, started: Date, finished: Date? = nil, seconds: Double? = nil) {
+                state: TrialState, error: String? = nil, started: Date, finished: Date? = nil, seconds: Double? = nil,
+                extras: String? = nil) {
         self.id = id; self.run = run; self.number = number; self.params = params; self.unit = unit
         self.value = value; self.state = state; self.error = error; self.started = started
-        self.finished = finished; self.seconds = seconds
+        self.finished = finished; self.seconds = seconds; self.extras = extras
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

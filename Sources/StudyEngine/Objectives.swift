@@ -15,6 +15,15 @@ public protocol Objective: Sendable {
     func extrema() throws -> (minimum: Double, maximum: Double)
     /// Reference points the objective itself carries (e.g. measured in a landscape file).
     var builtInReferences: [ReferenceSpec] { get }
+    /// The score and sub-scores recorded with it in the trial's `extras` (nil: none). The
+    /// runner calls this; the default is `evaluate` without extras.
+    func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?)
+}
+
+extension Objective {
+    public func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?) {
+        (try evaluate(x), nil)
+    }
 }
 
 public enum ObjectiveError: Error, CustomStringConvertible {
@@ -114,6 +123,8 @@ public enum ObjectiveFactory {
             return AnalyticObjective(name: spec.name, function: function, space: space, delayMs: spec.delayMs)
         case "surrogate":
             return try SurrogateSupport.makeObjective(spec, file: file, key: key)
+        case "testbed":
+            return try TestbedSupport.makeObjective(spec, file: file, key: key)
         default:
             throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(spec.kind)'")
         }

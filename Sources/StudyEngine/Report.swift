@@ -42,26 +42,31 @@ public enum StudyReport {
     }
 
     /// One row per trial; parameters both as JSON and as one `param_NAME` column per name
-    /// (the union over objectives; empty where an objective lacks the parameter).
+    /// (the union over objectives; empty where an objective lacks the parameter), then one
+    /// `extra_NAME` column per sub-score a live objective recorded (trials.extras).
     public static func trialsCSV(_ m: StudyMetrics) -> String {
         // Parameter names in order of first appearance in the trials.
         var parameterNames: [String] = []
+        var extraNames: [String] = []  // sub-scores of live objectives (trials.extras), e.g. perception
         var rows: [(RunRecord, String, TrialRecord, [String: Double])] = []
         let objectiveNames = Dictionary(uniqueKeysWithValues: m.objectives.map { ($0.id!, $0.name) })
         for run in m.runs {
             for t in m.trials(ofRun: run.id!) {
                 let params = parseParams(t.params)
                 for name in orderedKeys(t.params) where !parameterNames.contains(name) { parameterNames.append(name) }
+                for name in orderedKeys(t.extras ?? "") where !extraNames.contains(name) { extraNames.append(name) }
                 rows.append((run, objectiveNames[run.objective] ?? "?", t, params))
             }
         }
         var out = csvLine(["study", "objective", "optimizer", "seed", "run", "number", "state", "value", "error",
-                           "started", "finished", "seconds", "params"] + parameterNames.map { "param_\($0)" })
+                           "started", "finished", "seconds", "params"] + parameterNames.map { "param_\($0)" }
+                          + extraNames.map { "extra_\($0)" })
         for (run, objective, t, params) in rows {
             out += csvLine([m.study.name, objective, run.optimizer, String(run.seed), String(run.id!), String(t.number),
                             t.state.rawValue, num(t.value), t.error ?? "", isoFormatter.string(from: t.started),
                             t.finished.map(isoFormatter.string) ?? "", num(t.seconds), t.params]
-                           + parameterNames.map { num(params[$0]) })
+                           + parameterNames.map { num(params[$0]) }
+                           + { e in extraNames.map { num(e[$0]) } }(parseParams(t.extras ?? "")))
         }
         return out
     }
@@ -191,7 +196,8 @@ public enum StudyReport {
         var rows: [[String]] = []
         for o in m.objectives {
             let spec = m.spec.objectives.first { $0.name == o.name }
-            let what = spec?.function ?? spec?.landscape.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+            let live = spec?.scenario.map { "\($0) \(spec?.method ?? "") \(spec?.objective ?? "") (\(spec?.split ?? ""), live)" }
+            let what = spec?.function ?? spec?.landscape.map { URL(fileURLWithPath: $0).lastPathComponent } ?? live ?? ""
             let runs = m.runs.filter { $0.objective == o.id! }
             rows.append([o.name, o.kind, what, "\(runs.filter { $0.status == "done" }.count)/\(runs.count)",
                          runs.first.map { String($0.budget) } ?? "", fixed(o.fMin, 4), fixed(o.fMax, 4)])

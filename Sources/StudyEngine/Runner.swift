@@ -140,8 +140,12 @@ public final class StudyRunner: Sendable {
             var value: Double?
             var failure: String?
             do {
-                let v = try objective.evaluate(x)
+                let (v, extras) = try objective.evaluateWithExtras(x)
                 if v.isFinite { value = v } else { failure = ObjectiveError.nonFinite(v).description }
+                if let extras {
+                    let names = extras.keys.sorted()
+                    trial.extras = jsonObject(names: names, values: names.map { extras[$0]! })
+                }
             } catch {
                 failure = String(describing: error)
             }

@@ -63,6 +63,17 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     public var sumToOne: [String]?
     /// Half-width of the band |λ_a + λ_b − 1| ≤ band.
     public var sumToOneBand: Double
+    /// Seeds of this objective's runs when they differ from the study's (e.g. fewer for a live objective).
+    public var seeds: [Int]?
+    /// testbed: scenario, merge method, split, metric, objective (target/retention), the
+    /// testbed directory (absolute) and the DARE mask seed.
+    public var scenario: String?
+    public var method: String?
+    public var split: String?
+    public var metric: String?
+    public var objective: String?
+    public var directory: String?
+    public var mergeSeed: Int?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -230,7 +241,7 @@ extension StudySpec {
     static func parseObjective(_ table: TOMLTable, file: String, key: String, baseDirectory: URL) throws -> ObjectiveSpec {
         let t = TableReader(table: table, file: file, path: key)
         let kind = try t.requiredString("kind")
-        let common = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band"]
+        let common = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band", "seeds"]
         var o = ObjectiveSpec(name: "", kind: kind)
         switch kind {
         case "surrogate":
@@ -251,8 +262,41 @@ extension StudySpec {
             }
             o.function = function
             o.name = try t.optionalString("name") ?? function
+        case "testbed":
+            try t.allowOnly(common + ["scenario", "method", "split", "metric", "objective", "directory", "seed"])
+            o.scenario = try t.requiredString("scenario")
+            o.method = try t.optionalString("method") ?? "task_arithmetic"
+            o.split = try t.optionalString("split") ?? "validation"
+            o.metric = try t.optionalString("metric") ?? "mean_logprob"
+            o.objective = try t.optionalString("objective") ?? "target"
+            o.directory = try TestbedSupport.resolveDirectory(try t.optionalString("directory"), baseDirectory: baseDirectory, file: file, key: key)
+            if let s = table["seed"] {
+                guard let n = s.int, n >= 0 else { throw SpecError(file: file, key: "\(key).seed", "expected a non-negative integer (DARE's mask seed)") }
+                o.mergeSeed = n
+            }
+            if table["sum_to_one"] != nil {
+                throw SpecError(file: file, key: "\(key).sum_to_one", "not for a live testbed objective (the analysis is a dense grid of ~4,700 evaluations); analyse the measured landscape's surrogate instead")
+            }
+            o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.objective == "target" ? "" : "-\(o.objective!)")
         default:
-            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(kind)' (known: surrogate, analytic)")
+            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(kind)' (known: surrogate, analytic, testbed)")
+        }
+        if let value = table["seeds"] {
+            if let n = value.int {
+                guard n >= 1 else { throw SpecError(file: file, key: "\(key).seeds", "needs at least one seed (got \(n))") }
+                o.seeds = Array(0..<n)
+            } else if let list = value.array {
+                let seeds = try list.enumerated().map { i, v in
+                    guard let s = v.int, s >= 0 else { throw SpecError(file: file, key: "\(key).seeds[\(i)]", "a seed is a non-negative integer") }
+                    return s
+                }
+                guard !seeds.isEmpty, Set(seeds).count == seeds.count else {
+                    throw SpecError(file: file, key: "\(key).seeds", "needs at least one seed, none twice")
+                }
+                o.seeds = seeds
+            } else {
+                throw SpecError(file: file, key: "\(key).seeds", "expected a count or a list of integers")
+            }
         }
         if let b = table["bounds"] {
             guard let bt = b.table else { throw SpecError(file: file, key: "\(key).bounds", "expected a table like { vl_weight = [0, 2] }") }

@@ -34,7 +34,8 @@ public struct PreparedStudy: Sendable {
         precondition(spec.objectives.count == objectives.count)
         var resolved = spec
         // Two-weight landscapes get the sum-to-one analysis unless the spec names other weights.
-        for (i, objective) in objectives.enumerated() where resolved.objectives[i].sumToOne == nil {
+        // Not for live testbed objectives: the analysis is a dense grid of ~4,700 evaluations.
+        for (i, objective) in objectives.enumerated() where resolved.objectives[i].sumToOne == nil && objective.kind != "testbed" {
             let names = objective.space.names
             if names.contains("vl_weight") && names.contains("exp_weight") {
                 resolved.objectives[i].sumToOne = ["vl_weight", "exp_weight"]
@@ -246,7 +247,7 @@ public enum StudyStore {
             let budget = spec.budget(dimension: objective.space.dimension)
             var runs: [RunRecord] = []
             for opt in spec.optimizers {
-                for seed in spec.seeds {
+                for seed in o.seeds ?? spec.seeds {
                     runs.append(RunRecord(study: 0, objective: 0, optimizer: opt.name, seed: seed,
                                           optimizerSeed: optimizerSeed(studySeed: seed, objective: o.name, optimizer: opt.name),
                                           budget: budget))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import GRDB
 @testable import Ledger
 
 /// A fresh ledger in its own temporary directory.
@@ -43,6 +44,30 @@ struct LedgerTests {
         #expect(try again.studies().map(\.name) == ["s"])
         #expect(try again.runs(study: 1).count == 3)
         #expect(try again.references(study: 1).map(\.method) == ["frank"])
+    }
+
+    @Test func aV1LedgerMigratesToV2AndKeepsItsTrials() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("old.sqlite").path
+        // A ledger as written before v2: migrated up to v1 only, with one trial.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Ledger.migrator.migrate(queue, upTo: "v1: studies, objectives, runs, trials, references")
+            let columns = try queue.read { db in try db.columns(in: "trials").map(\.name) }
+            #expect(!columns.contains("extras"))
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO studies (name, spec, created, status) VALUES ('s', '{}', '2026-01-01 00:00:00.000', 'running')")
+                try db.execute(sql: "INSERT INTO objectives (study, name, kind, definition, f_min, f_max) VALUES (1, 'o', 'analytic', '{}', 0, 1)")
+                try db.execute(sql: "INSERT INTO runs (study, objective, optimizer, seed, optimizer_seed, budget, status) VALUES (1, 1, 'random', 0, 0, 3, 'pending')")
+                try db.execute(sql: "INSERT INTO trials (run, number, params, unit, value, state, started) VALUES (1, 1, '{}', '[0.5]', 0.25, 'COMPLETE', '2026-01-01 00:00:00.000')")
+            }
+        }
+        let ledger = try Ledger(path: path)
+        let trials = try ledger.trials(run: 1)
+        #expect(trials.count == 1 && trials[0].value == 0.25 && trials[0].extras == nil)
+        let applied = try ledger.pool.read { db in try Ledger.migrator.appliedIdentifiers(db) }
+        #expect(applied.contains("v2: trials.extras"))
     }
 
     @Test func creatingAnExistingStudyWritesNothing() throws {

@@ -97,13 +97,22 @@ struct SurrogateStudyTests {
         let prepared = try PreparedStudy.prepare(try StudySpec.load(url))
         #expect(prepared.spec.optimizers.map(\.config.kind) == ["random", "sobol", "gp", "cmaes", "pattern", "powell"])
         #expect(prepared.spec.seeds.count == 10)
-        #expect(prepared.objectives.map(\.space.dimension) == [2, 2, 3])
-        #expect(prepared.objectives.map { prepared.spec.budget(dimension: $0.space.dimension) } == [40, 40, 60])
-        // Every shipped landscape says what it is.
-        for name in ["ta_branin_5x5", "ta_six_hump_camel_5x5", "ties_hartmann3_5x5x4"] {
-            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("Surrogates/\(name).csv"), encoding: .utf8)
-            #expect(text.hasPrefix("# Analytic function "))
-            #expect(text.contains("not a measurement"))
+        #expect(prepared.objectives.map(\.space.dimension) == [2, 2, 3, 3])
+        #expect(prepared.objectives.map { prepared.spec.budget(dimension: $0.space.dimension) } == [40, 40, 60, 60])
+        // Measured testbed landscapes, each carrying the closed forms as reference points.
+        for (o, objective) in zip(prepared.spec.objectives, prepared.objectives) {
+            let text = try String(contentsOf: URL(fileURLWithPath: try #require(o.landscape)), encoding: .utf8)
+            #expect(text.hasPrefix("# mergetune testbed grid: "))
+            #expect(Set(objective.builtInReferences.map(\.name)).isSuperset(of: ["frank", "metagpt", "nan"]))
         }
+    }
+
+    @Test func theFrankVsOptimizersSpecIsValid() throws {
+        let url = repositoryRoot.appendingPathComponent("Studies/frank-vs-optimizers.toml")
+        let prepared = try PreparedStudy.prepare(try StudySpec.load(url))
+        #expect(prepared.spec.optimizers.count == 6 && prepared.spec.seeds.count == 10)
+        #expect(prepared.objectives.map(\.kind) == Array(repeating: "surrogate", count: 9) + ["testbed"])
+        #expect(prepared.spec.objectives.last?.seeds == [0, 1, 2, 3, 4])
+        #expect(prepared.objectives.last?.space.parameters.map(\.upper) == [4, 2])
     }
 }

@@ -1,0 +1,173 @@
+import Foundation
+import Fusion
+import Optimizers
+import Testbed
+
+/// Glue between study specs and the Testbed module: a live objective whose every trial merges
+/// the shipped family in memory and scores the merged VLM (`TestbedEvaluator`).
+enum TestbedSupport {
+    static let methods: [MergeMethod] = [.taskArithmetic, .ties, .dareTies]
+
+    /// The box of a method: weights [0, 2] and density [0.25, 1], as `TestbedGrid.paper`.
+    static func defaultBox(_ method: MergeMethod) -> [Parameter] {
+        let grid = TestbedGrid.paper(method: method)
+        var box = [Parameter(name: "vl_weight", lower: grid.vlLevels.min()!, upper: grid.vlLevels.max()!),
+                   Parameter(name: "exp_weight", lower: grid.expLevels.min()!, upper: grid.expLevels.max()!)]
+        if let d = grid.densityLevels { box.append(Parameter(name: "density", lower: d.min()!, upper: d.max()!)) }
+        return box
+    }
+
+    /// The testbed directory of a spec: `directory` relative to the spec's directory, else a
+    /// `Testbed/` found from the spec's directory upwards, else where the testbed CLI looks
+    /// ($MERGETUNE_TESTBED, the working directory and its parents, near the executable).
+    static func resolveDirectory(_ given: String?, baseDirectory: URL, file: String, key: String) throws -> String {
+        do {
+            if let given {
+                let url = given.hasPrefix("/") ? URL(fileURLWithPath: given) : baseDirectory.appendingPathComponent(given)
+                return try TestbedFamily.locate(url.path).path
+            }
+            var dir = baseDirectory.standardizedFileURL
+            for _ in 0..<8 {
+                let candidate = dir.appendingPathComponent("Testbed")
+                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("models/vlm/model.safetensors").path) {
+                    return candidate.path
+                }
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path { break }
+                dir = parent
+            }
+            return try TestbedFamily.locate(nil).path
+        } catch {
+            throw SpecError(file: file, key: "\(key).directory", "\(error)")
+        }
+    }
+
+    static func makeObjective(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
+        func value<T: RawRepresentable & CaseIterable>(_ raw: String?, _ field: String, _ fallback: T) throws -> T where T.RawValue == String {
+            guard let raw else { return fallback }
+            guard let v = T(rawValue: raw) else {
+                throw SpecError(file: file, key: "\(key).\(field)", "unknown \(field) '\(raw)' (known: \(T.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return v
+        }
+        guard let scenarioName = spec.scenario else { throw SpecError(file: file, key: "\(key).scenario", "missing (language or reasoning)") }
+        let scenario: Scenario = try value(scenarioName, "scenario", .language)
+        let split: Split = try value(spec.split, "split", .validation)
+        let metric: Metric = try value(spec.metric, "metric", .meanLogprob)
+        let target: Testbed.Objective = try value(spec.objective, "objective", .target)
+        guard let method = MergeMethod(rawValue: spec.method ?? "task_arithmetic"), methods.contains(method) else {
+            throw SpecError(file: file, key: "\(key).method", "unknown method '\(spec.method ?? "")' (known: \(methods.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let directory = spec.directory else { throw SpecError(file: file, key: "\(key).directory", "missing") }
+
+        var box = defaultBox(method)
+        if let bounds = spec.bounds {
+            let names = box.map(\.name)
+            guard Set(bounds.map(\.name)) == Set(names) else {
+                throw SpecError(file: file, key: "\(key).bounds", "method '\(method.rawValue)' has parameters \(names.joined(separator: ", ")); bounds name \(bounds.map(\.name).sorted().joined(separator: ", "))")
+            }
+            box = try names.map { n in
+                let b = bounds.first { $0.name == n }!
+                if n == "density", b.lower <= 0 || b.upper > 1 {
+                    throw SpecError(file: file, key: "\(key).bounds.density", "[\(b.lower), \(b.upper)] leaves (0, 1]")
+                }
+                return Parameter(name: n, lower: b.lower, upper: b.upper)
+            }
+        }
+        let space: SearchSpace
+        do { space = try SearchSpace(box) } catch { throw SpecError(file: file, key: "\(key).bounds", "\(error)") }
+        do {
+            return try TestbedObjective(name: spec.name, directory: URL(fileURLWithPath: directory), scenario: scenario,
+                                        method: method, split: split, metric: metric, target: target, space: space,
+                                        mergeSeed: UInt64(spec.mergeSeed ?? 0))
+        } catch let error as SpecError {
+            throw error
+        } catch {
+            throw SpecError(file: file, key: "\(key).directory", "cannot evaluate the testbed in \(directory): \(error)")
+        }
+    }
+}
+
+/// A live testbed objective: the score of the merged VLM (the evaluator's metric on the chosen
+/// split: the scenario's target task, or retention) at the searched coefficients.
+///
+/// Deterministic: DARE's mask seed is the spec's `seed` (default 0, the landscapes' seed), the
+/// same for every trial, so a point always scores the same and replay/resume hold.
+///
+/// Extremes: a live objective has no known global extremes. Following DESIGN.md ("the best and
+/// worst ever recorded for a live objective"), `extrema()` returns the lowest and highest of the
+/// reference points it measured at creation (frank, metagpt, nan, the VLM, the expert), and the
+/// metrics widen them to every recorded trial. So f_max is the best value any run of the study
+/// found, and regret is relative to the study itself, not to a global optimum.
+public final class TestbedObjective: Objective, @unchecked Sendable {
+    public let name: String
+    public var kind: String { "testbed" }
+    public let space: SearchSpace
+    public let directory: URL
+    public let scenario: Scenario
+    public let method: MergeMethod
+    public let split: Split
+    public let metric: Metric
+    public let target: Testbed.Objective
+    public let mergeSeed: UInt64
+    public private(set) var builtInReferences: [ReferenceSpec] = []
+
+    // An evaluator keeps mutable caches (one per thread), so runner workers borrow one each.
+    private let lock = NSLock()
+    private var idle: [TestbedEvaluator] = []
+
+    public init(name: String, directory: URL, scenario: Scenario, method: MergeMethod, split: Split = .validation,
+                metric: Metric = .meanLogprob, target: Testbed.Objective = .target, space: SearchSpace, mergeSeed: UInt64 = 0) throws {
+        self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
+        self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
+        builtInReferences = try measureReferences()
+    }
+
+    /// The closed forms (plain, without an attention prior) and the parents, measured now.
+    func measureReferences() throws -> [ReferenceSpec] {
+        try withEvaluator { e in
+            var refs: [ReferenceSpec] = []
+            for m in [MergeMethod.frank, .metagpt, .nan] {
+                refs.append(ReferenceSpec(name: m.rawValue, params: nil, score: try e.evaluate(spec: MergeSpec(method: m)).value))
+            }
+            // The parents are points of the weight plane; placed there only for two-weight objectives.
+            let twoD = space.dimension == 2
+            refs.append(ReferenceSpec(name: "vlm", params: twoD ? ["vl_weight": 1, "exp_weight": 0] : nil,
+                                      score: try e.evaluate(decoder: e.family.vlm).value))
+            refs.append(ReferenceSpec(name: "expert", params: twoD ? ["vl_weight": 0, "exp_weight": 1] : nil,
+                                      score: try e.evaluate(spec: MergeSpec(method: .taskArithmetic, vlWeight: 0, expWeight: 1)).value))
+            return refs
+        }
+    }
+
+    func withEvaluator<T>(_ body: (TestbedEvaluator) throws -> T) throws -> T {
+        lock.lock()
+        let borrowed = idle.popLast()
+        lock.unlock()
+        let e = try borrowed ?? TestbedEvaluator(directory: directory, scenario: scenario, split: split, metric: metric, objective: target)
+        defer { lock.lock(); idle.append(e); lock.unlock() }
+        return try body(e)
+    }
+
+    /// The full score at `x` (parameter coordinates, in the space's order).
+    public func score(_ x: [Double]) throws -> TestbedScore {
+        try withEvaluator { e in
+            try e.evaluate(method: method, vlWeight: x[0], expWeight: x[1], density: x.count > 2 ? x[2] : 1, seed: mergeSeed)
+        }
+    }
+
+    public func evaluate(_ x: [Double]) throws -> Double { try score(x).value }
+
+    /// Perception and skill (and the target) ride along with every trial, in both metrics.
+    public func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?) {
+        let s = try score(x)
+        return (s.value, ["target": s.target, "perception": s.perception, "skill": s.skill,
+                          "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact])
+    }
+
+    public func extrema() throws -> (minimum: Double, maximum: Double) {
+        let scores = builtInReferences.compactMap(\.score)
+        guard let lo = scores.min(), let hi = scores.max() else { throw ObjectiveError.failed("\(name): no reference measured") }
+        return (lo, hi)
+    }
+}
