@@ -75,9 +75,22 @@ final class WorkerBuffers {
     }
 }
 
+/// Worker buffers kept between the many short parallel loops of one merge (layer by layer:
+/// two per layer), so each loop does not allocate and page-fault fresh chunks.
+final class BufferPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [WorkerBuffers] = []
+    func take(capacity: Int) -> WorkerBuffers {
+        lock.lock(); defer { lock.unlock() }
+        if let i = free.firstIndex(where: { $0.capacity >= capacity }) { return free.remove(at: i) }
+        return WorkerBuffers(capacity: capacity)
+    }
+    func give(_ b: WorkerBuffers) { lock.lock(); free.append(b); lock.unlock() }
+}
+
 /// Runs `body` over 0..<count on `threads` workers that take the next index from a shared
 /// counter; the first error stops the others and is rethrown.
-func parallelForEach(count: Int, threads: Int, capacity: Int,
+func parallelForEach(count: Int, threads: Int, capacity: Int, pool: BufferPool? = nil,
                      _ body: @Sendable (Int, WorkerBuffers) throws -> Void) throws {
     final class Shared: @unchecked Sendable {
         let lock = NSLock()
@@ -96,10 +109,11 @@ func parallelForEach(count: Int, threads: Int, capacity: Int,
     let shared = Shared(count: count)
     let workers = max(1, min(threads, count))
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
-        let buffers = WorkerBuffers(capacity: capacity)
+        let buffers = pool?.take(capacity: capacity) ?? WorkerBuffers(capacity: capacity)
         while let i = shared.take() {
             do { try body(i, buffers) } catch { shared.fail(error) }
         }
+        pool?.give(buffers)
     }
     if let e = shared.error { throw e }
 }
@@ -131,6 +145,10 @@ struct ChunkStream {
 /// Task-vector statistics over the merged tensors (one streaming pass over the inputs).
 public func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                                    chunkElements: Int? = nil) throws -> TaskVectorStats {
+    try computeTaskVectorStats(pairing, threads: threads, chunkElements: chunkElements, pool: nil)
+}
+
+func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int, chunkElements: Int?, pool: BufferPool?) throws -> TaskVectorStats {
     let chunkElements = max(16, chunkElements ?? MergeOptions.defaultChunk(threads: threads))
     let items = pairing.tensors.enumerated().compactMap { (i, t) -> Int? in
         if case .merge = t.action, t.canonical != nil { return i }
@@ -141,7 +159,7 @@ public func computeTaskVectorStats(_ pairing: TensorPairing, threads: Int = Proc
         var perTensor: [String: NormStats] = [:]
     }
     let results = Results()
-    try parallelForEach(count: items.count, threads: threads, capacity: chunkElements) { j, buf in
+    try parallelForEach(count: items.count, threads: threads, capacity: chunkElements, pool: pool) { j, buf in
         for k in (j + 1)..<min(items.count, j + 1 + threads) { prefetch(pairing.tensors[items[k]]) }
         let t = pairing.tensors[items[j]]
         guard case let .merge(b, v, e, shared) = t.action else { return }
@@ -315,10 +333,10 @@ private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coeffici
 
 /// Runs `produce` over `indices` of the pairing on the worker pool, with read-ahead.
 private func produceAll(_ indices: [Int], pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients,
-                        writer: CheckpointWriter, options: MergeOptions) throws {
+                        writer: CheckpointWriter, options: MergeOptions, pool: BufferPool? = nil) throws {
     let tensors = pairing.tensors
     let chunk = options.chunkElements
-    try parallelForEach(count: indices.count, threads: options.threads, capacity: chunk) { j, buf in
+    try parallelForEach(count: indices.count, threads: options.threads, capacity: chunk, pool: pool) { j, buf in
         // Ask the kernel to read ahead the tensors the workers will take next.
         for k in (j + 1)..<min(indices.count, j + 1 + options.threads) { prefetch(tensors[indices[k]]) }
         try produce(tensors[indices[j]], spec: spec, coefficients: coefficients, writer: writer, buf: buf, chunk: chunk)
@@ -347,12 +365,13 @@ private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to outpu
         if case .merge = t.action, t.canonical != nil { groups[t.layer ?? L, default: []].append(i) } else { copies.append(i) }
     }
     var statsSeconds = 0.0
+    let pool = BufferPool()
     let order = groups.keys.sorted()
     for (gi, g) in order.enumerated() {
         let indices = groups[g]!
         let sub = TensorPairing(tensors: indices.map { pairing.tensors[$0] }, layerCount: L, passedThrough: [], ignored: [])
         let t0 = Date()
-        let stats = try computeTaskVectorStats(sub, threads: options.threads, chunkElements: options.chunkElements)
+        let stats = try computeTaskVectorStats(sub, threads: options.threads, chunkElements: options.chunkElements, pool: pool)
         statsSeconds += Date().timeIntervalSince(t0)
         let c = try ClosedForm.coefficients(for: spec, layerCount: L, stats: stats)
         if g < L { coefficients.layers[g] = c.layers[g] } else { coefficients.other = c.other }
@@ -362,9 +381,9 @@ private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to outpu
         // Read the next group ahead (asynchronous readahead) while this one is merged from
         // the page cache, so the disk stays busy during the merge pass.
         if gi + 1 < order.count { for i in groups[order[gi + 1]]! { prefetch(pairing.tensors[i]) } }
-        try produceAll(indices, pairing: pairing, spec: spec, coefficients: c, writer: writer, options: options)
+        try produceAll(indices, pairing: pairing, spec: spec, coefficients: c, writer: writer, options: options, pool: pool)
     }
-    try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options)
+    try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options, pool: pool)
     try writer.replaceMetadata(["mergetune.coefficients": coefficientsJSON(coefficients)])
     try writer.finish()
     let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
