@@ -94,7 +94,7 @@ public struct TensorKernel: Sendable {
     var histV: [UInt32] = [], histR: [UInt32] = []
     var binV: UInt32 = 0, binR: UInt32 = 0
     var aboveV = 0, aboveR = 0
-    var l1 = (oldV: 0.0, newV: 0.0, oldR: 0.0, newR: 0.0)
+    var l1 = (oldV: SIMD4<Double>(), newV: SIMD4<Double>(), oldR: SIMD4<Double>(), newR: SIMD4<Double>())
     public let k: Int
 
     public init(config: TaskArithmeticConfig, count: Int, wV: Double, wR: Double, density: Double, seed: UInt64, tensor: String) {
@@ -127,7 +127,7 @@ public struct TensorKernel: Sendable {
             histV = [UInt32](repeating: 0, count: 65536)
             histR = [UInt32](repeating: 0, count: 65536)
         case .l1:
-            l1 = (0, 0, 0, 0)
+            l1 = (.zero, .zero, .zero, .zero)
         }
     }
 
@@ -156,38 +156,64 @@ public struct TensorKernel: Sendable {
                 }
             }
         case .l1:
-            // Double sums in element order: the result is identical for any chunking.
-            var ov = 0.0, nv = 0.0, or = 0.0, nr = 0.0
+            // Double sums in four lanes (lane = absolute element index mod 4, each lane in
+            // element order): identical for any chunking, and the loop vectorizes.
             var start = 0
             while start < n {
                 let end = min(n, start + dareBlock)
                 if config.sparsification == .random {
-                    let th = dareTh
+                    let th = Int32(bitPattern: dareTh)
                     withUnsafeTemporaryAllocation(of: UInt32.self, capacity: dareBlock) { bits in
                         let bp = bits.baseAddress!
                         fillDareBits(key: dareKeyT, start: offset + start, count: end - start, into: bp)
-                        for i in start..<end {
-                            let av = Double(abs(v[i] - b[i])), ar = Double(abs(e[i] - b[i]))
-                            let r = bp[i - start]
-                            ov += av; or += ar
-                            nv += r >> 16 < th ? av : 0
-                            nr += r & 0xFFFF < th ? ar : 0
+                        accumulateL1(offset: offset + start, n: end - start, b + start, v + start, e + start) { _, _, i in
+                            let r = bp[i]
+                            // All ones when kept (bits < th), from the sign of the difference.
+                            return (UInt64(bitPattern: Int64((Int32(bitPattern: r >> 16) &- th) >> 31)),
+                                    UInt64(bitPattern: Int64((Int32(bitPattern: r & 0xFFFF) &- th) >> 31)))
                         }
                     }
                 } else {
-                    let tV = thrV, tR = thrR
-                    for i in start..<end {
-                        let fv = abs(v[i] - b[i]), fr = abs(e[i] - b[i])
-                        let av = Double(fv), ar = Double(fr)
-                        ov += av; or += ar
-                        nv += fv.bitPattern >= tV ? av : 0
-                        nr += fr.bitPattern >= tR ? ar : 0
+                    let tV = Int64(thrV), tR = Int64(thrR)
+                    accumulateL1(offset: offset + start, n: end - start, b + start, v + start, e + start) { fv, fr, _ in
+                        // Kept when |τ| bits ≥ threshold: all ones when (bits − thr) ≥ 0.
+                        (~UInt64(bitPattern: (Int64(fv.bitPattern) &- tV) >> 63), ~UInt64(bitPattern: (Int64(fr.bitPattern) &- tR) >> 63))
                     }
                 }
                 start = end
             }
-            l1.oldV += ov; l1.newV += nv; l1.oldR += or; l1.newR += nr
         }
+    }
+
+    /// Adds |τ| and kept |τ| of elements [0, n) (absolute index offset + i) to the L1 lanes.
+    @inline(__always)
+    private mutating func accumulateL1(offset: Int, n: Int, _ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>,
+                                       keep: (Float, Float, Int) -> (UInt64, UInt64)) {
+        @inline(__always) func term(_ j: Int) -> (Double, Double, Double, Double) {
+            let fv = abs(v[j] - b[j]), fr = abs(e[j] - b[j])
+            let (mv, mr) = keep(fv, fr, j)
+            let av = Double(fv), ar = Double(fr)
+            return (av, ar, Double(bitPattern: av.bitPattern & mv), Double(bitPattern: ar.bitPattern & mr))
+        }
+        var ov = l1.oldV, nv = l1.newV, or = l1.oldR, nr = l1.newR
+        var i = 0
+        while i < n && (offset + i) & 3 != 0 {
+            let x = term(i), l = (offset + i) & 3
+            ov[l] += x.0; or[l] += x.1; nv[l] += x.2; nr[l] += x.3
+            i += 1
+        }
+        while i + 4 <= n {
+            let x0 = term(i), x1 = term(i + 1), x2 = term(i + 2), x3 = term(i + 3)
+            ov += SIMD4(x0.0, x1.0, x2.0, x3.0); or += SIMD4(x0.1, x1.1, x2.1, x3.1)
+            nv += SIMD4(x0.2, x1.2, x2.2, x3.2); nr += SIMD4(x0.3, x1.3, x2.3, x3.3)
+            i += 4
+        }
+        while i < n {
+            let x = term(i), l = (offset + i) & 3
+            ov[l] += x.0; or[l] += x.1; nv[l] += x.2; nr[l] += x.3
+            i += 1
+        }
+        l1 = (ov, nv, or, nr)
     }
 
     public mutating func end(_ pass: Pass) {
@@ -202,8 +228,10 @@ public struct TensorKernel: Sendable {
         case .l1:
             // mergekit's rescaled_masked_tensor: scale by old/new L1 unless either is < 1e-7.
             let eps = 1e-7
-            scaleV = (l1.oldV < eps || l1.newV < eps) ? 1 : Float(l1.oldV / l1.newV)
-            scaleR = (l1.oldR < eps || l1.newR < eps) ? 1 : Float(l1.oldR / l1.newR)
+            let lanes = { (x: SIMD4<Double>) in (x[0] + x[1]) + (x[2] + x[3]) }
+            let oldV = lanes(l1.oldV), newV = lanes(l1.newV), oldR = lanes(l1.oldR), newR = lanes(l1.newR)
+            scaleV = (oldV < eps || newV < eps) ? 1 : Float(oldV / newV)
+            scaleR = (oldR < eps || newR < eps) ? 1 : Float(oldR / newR)
         }
     }
 
@@ -244,61 +272,81 @@ public struct TensorKernel: Sendable {
         // loop-invariant switches hoisted so the compiler can vectorize.
         switch (sparsifies ? config.sparsification : .none) {
         case .magnitude:
-            let tV = thrV, tR = thrR
+            // |τ| bit patterns and thresholds are ≤ 0x7FFF_FFFF: a signed compare is exact
+            // (and vectorizes on SSE2, which has no unsigned 32-bit compare).
+            let tV = Int32(bitPattern: thrV), tR = Int32(bitPattern: thrR)
             mix(b, v, e, n, out) { tv, tr, _ in
-                ((tv.bitPattern & 0x7FFF_FFFF) >= tV, (tr.bitPattern & 0x7FFF_FFFF) >= tR)
+                (Int32(bitPattern: tv.bitPattern & 0x7FFF_FFFF) >= tV ? ~0 : 0,
+                 Int32(bitPattern: tr.bitPattern & 0x7FFF_FFFF) >= tR ? ~0 : 0)
             }
         case .random:
-            let th = dareTh
+            let th = Int32(bitPattern: dareTh)
             withUnsafeTemporaryAllocation(of: UInt32.self, capacity: dareBlock) { bits in
                 let bp = bits.baseAddress!
                 var s = 0
                 while s < n {
                     let len = min(dareBlock, n - s)
                     fillDareBits(key: dareKeyT, start: offset + s, count: len, into: bp)
-                    mix(b + s, v + s, e + s, len, out + s) { _, _, i in (bp[i] >> 16 < th, bp[i] & 0xFFFF < th) }
+                    mix(b + s, v + s, e + s, len, out + s) { _, _, i in
+                        let r = bp[i]
+                        return (Int32(bitPattern: r >> 16) < th ? ~0 : 0, Int32(bitPattern: r & 0xFFFF) < th ? ~0 : 0)
+                    }
                     s += len
                 }
             }
         case .none:
-            mix(b, v, e, n, out) { _, _, _ in (true, true) }
+            mix(b, v, e, n, out) { _, _, _ in (~0, ~0) }
         }
     }
 
+    /// The sparsified / sign-elected mix. `keep` returns all-ones / all-zero masks; every
+    /// select is a bitwise AND so the loops vectorize (Bool selects did not: 17 ns/element
+    /// against 3.5). Results are bit-identical to the select form: a dropped entry is +0.
     @inline(__always)
     private func mix(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
-                     _ out: UnsafeMutablePointer<Float>, keep: (Float, Float, Int) -> (Bool, Bool)) {
+                     _ out: UnsafeMutablePointer<Float>, keep: (Float, Float, Int) -> (UInt32, UInt32)) {
         let wV = self.wV, wR = self.wR
         let sV = scaleV, sR = scaleR
         let normalize = config.normalize
         var plainDiv = wV + wR
         if abs(plainDiv) < 1e-8 { plainDiv = 1 }
+        let wVb = wV.bitPattern, wRb = wR.bitPattern
         if config.signConsensus {
-            for i in 0..<n {
-                let bi = b[i]
-                let tv = v[i] - bi, tr = e[i] - bi
-                let (kV, kR) = keep(tv, tr, i)
-                let xv = kV ? wV * (tv * sV) : 0
-                let xr = kR ? wR * (tr * sR) : 0
-                // Elect the sign of the summed weighted deltas (≥ 0 → +); keep agreeing nonzero entries.
-                let positive = xv + xr >= 0
-                let mv = xv != 0 && (xv > 0) == positive
-                let mr = xr != 0 && (xr > 0) == positive
-                var mixed = (mv ? xv : 0) + (mr ? xr : 0)
-                if normalize {
-                    var div = (mv ? wV : 0) + (mr ? wR : 0)
-                    if div == 0 { div = 1 }
-                    mixed /= div
+            // Elect the sign of the summed weighted deltas (≥ 0 → +); keep agreeing nonzero entries.
+            if normalize {
+                for i in 0..<n {
+                    let bi = b[i]
+                    let tv = v[i] - bi, tr = e[i] - bi
+                    let (kV, kR) = keep(tv, tr, i)
+                    let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
+                    let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
+                    let positive = xv + xr >= 0
+                    let mv: UInt32 = xv != 0 && (xv > 0) == positive ? ~0 : 0
+                    let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
+                    let mixed = Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr)
+                    let div = Float(bitPattern: wVb & mv) + Float(bitPattern: wRb & mr)
+                    out[i] = bi + mixed / (div == 0 ? 1 : div)
                 }
-                out[i] = bi + mixed
+            } else {
+                for i in 0..<n {
+                    let bi = b[i]
+                    let tv = v[i] - bi, tr = e[i] - bi
+                    let (kV, kR) = keep(tv, tr, i)
+                    let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
+                    let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
+                    let positive = xv + xr >= 0
+                    let mv: UInt32 = xv != 0 && (xv > 0) == positive ? ~0 : 0
+                    let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
+                    out[i] = bi + (Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr))
+                }
             }
         } else {
             for i in 0..<n {
                 let bi = b[i]
                 let tv = v[i] - bi, tr = e[i] - bi
                 let (kV, kR) = keep(tv, tr, i)
-                let xv = kV ? wV * (tv * sV) : 0
-                let xr = kR ? wR * (tr * sR) : 0
+                let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
+                let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
                 out[i] = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
             }
         }
