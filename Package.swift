@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Numerics"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "StudyEngine", dependencies: [
-            "Optimizers", "Surrogate", "Ledger", "Fusion", "Testbed",
+            "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [

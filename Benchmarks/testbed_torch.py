@@ -47,14 +47,7 @@ def main():
             start = time.perf_counter()
             for i in range(args.runs):
                 lv, lr = 2 * (i % 5) / 4, 2 * ((i // 5) % 5) / 4
-                sd = {}
-                for k, v in vsd.items():
-                    t0 = theta0[k]
-                    m = v.clone()
-                    n = t0.shape[0]
-                    m[:n] = t0 + lv * (v[:n] - t0) + lr * (esd[k] - t0)
-                    sd[k] = m
-                vlm.language_model.load_state_dict(sd)
+                vlm.language_model.load_state_dict(fam.task_arithmetic(vsd, theta0, esd, lv, lr))
                 fam.score(vlm, tgt, True)
                 if workload.startswith("full"):
                     fam.score(vlm, see, True)

@@ -342,6 +342,21 @@ def text_config_for(c: Config, vocab: int) -> Config:
 
 
 # ---------------------------------------------------------------------------------------------
+# Merging (for the Python cross-checks; the product merges in Swift)
+def task_arithmetic(vlm_sd: dict, base_sd: dict, expert_sd: dict, lv: float, lr: float) -> dict:
+    """θ_0 + λ_V τ_V + λ_R τ_R on the VLM language model's tensors. Rows beyond the base's
+    vocabulary (the VLM's <img> row) keep the VLM's values."""
+    merged = {}
+    for k, v in vlm_sd.items():
+        t0 = base_sd[k]
+        m = v.clone()
+        n = t0.shape[0]
+        m[:n] = t0 + lv * (v[:n] - t0) + lr * (expert_sd[k] - t0)
+        merged[k] = m
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
 # Scoring: teacher-forced, as the Swift evaluator does.
 @torch.no_grad()
 def score(model: nn.Module, examples: list[Example], is_vlm: bool) -> dict[str, float]:

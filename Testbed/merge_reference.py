@@ -18,11 +18,7 @@ theta0 = base.state_dict(); vsd = {k: v.clone() for k, v in vlm.language_model.s
 for scen, target, skill in [('language','see_w','copy_w'), ('reasoning','see_sum','sum3')]:
     esd = load_lm(f'models/expert-{scen}', len(fam.BASE_VOCAB)).state_dict()
     for lv, lr in [(1.5, 1.0), (0.5, 2.0)]:
-        sd = {}
-        for k, v in vsd.items():
-            t0 = theta0[k]; m = v.clone(); n = t0.shape[0]
-            m[:n] = t0 + lv * (v[:n] - t0) + lr * (esd[k] - t0); sd[k] = m
-        vlm.language_model.load_state_dict(sd)
+        vlm.language_model.load_state_dict(fam.task_arithmetic(vsd, theta0, esd, lv, lr))
         s = fam.score(vlm, ex(target), True); p = fam.score(vlm, ex('see'), True); k_ = fam.score(vlm.language_model, ex(skill), False)
         print(scen, lv, lr, s, p, k_)
     vlm.language_model.load_state_dict(vsd)

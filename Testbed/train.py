@@ -199,14 +199,7 @@ def explore(vlm, theta0, experts, vcfg, log) -> None:
         for lv in grid:
             row = []
             for lr in grid:
-                sd = {}
-                for k, v in vsd.items():
-                    t0 = theta0[k]
-                    m = v.clone()
-                    n = t0.shape[0]
-                    m[:n] = t0 + lv * (v[:n] - t0) + lr * (esd[k] - t0)
-                    sd[k] = m
-                merged.language_model.load_state_dict(sd)
+                merged.language_model.load_state_dict(fam.task_arithmetic(vsd, theta0, esd, lv, lr))
                 s = fam.score(merged, val, True)
                 p = fam.score(merged, val_see, True)["mean_logprob"]
                 k_ = fam.score(merged.language_model, val_skill, False)["mean_logprob"]

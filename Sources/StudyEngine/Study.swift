@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Optimizers
+import SafeTensors  // jsonQuote: one JSON string serializer for the project
 
 public enum StudyError: Error, CustomStringConvertible {
     case specMismatch(study: String, ledger: String)
@@ -142,25 +143,10 @@ func parseJSONArray(_ text: String) -> [Double]? {
     return out
 }
 
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
-}
 
 /// `{"name": value, ...}` in the given order.
 func jsonObject(names: [String], values: [Double]) -> String {
-    "{" + zip(names, values).map { "\(jsonString($0)):\($1)" }.joined(separator: ",") + "}"
+    "{" + zip(names, values).map { "\(jsonQuote($0)):\($1)" }.joined(separator: ",") + "}"
 }
 
 /// The (name, value) pairs of a flat params JSON object as written by `jsonObject`, in order.
