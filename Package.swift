@@ -42,14 +42,16 @@ let package = Package(
             "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Scratch directories for the test targets, removed when the test process exits.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FusionTests", dependencies: ["Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FusionTests", dependencies: ["TestSupport", "Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "StudyEngineTests", dependencies: ["StudyEngine", "Testbed", "Fusion"]),
-        .testTarget(name: "CLITests", dependencies: ["mergetune"]),
+        .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 
 /// End-to-end tests of the fusion subcommands: run the built binary, check output and exit code.
 final class FusionCLITests: XCTestCase {
@@ -9,7 +10,7 @@ final class FusionCLITests: XCTestCase {
             .appendingPathComponent("FusionTests/Fixtures/mergekit/\(name)").path
     }
 
-    func tmp(_ name: String) -> String { NSTemporaryDirectory() + "mergetune-cli-\(UUID().uuidString)-\(name)" }
+    func tmp(_ name: String) -> String { Scratch.path("mergetune-cli-\(name)") }
 
     @discardableResult
     func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// A study of analytic objectives with a small simulated cost per evaluation, so that kills land
@@ -53,9 +54,7 @@ let crashRuns = 36
 let crashTrials = 2 * 6 * (12 + 12 + 15)
 
 func makeDirectory() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("study-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
+    Scratch.directory("study-cli")
 }
 
 /// The trials of a study as exported, without the timing columns (and sorted by run identity),

@@ -5,30 +5,10 @@ import Testing
 @Suite struct TestbedCLITests {
     static var repository: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
-    static var binary: URL {
-        var dir = Bundle.main.bundleURL
-        for candidate in [Bundle.main.bundleURL] + Bundle.allBundles.map(\.bundleURL) {
-            dir = candidate
-            while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mergetune").path), dir.path != "/" {
-                dir = dir.deletingLastPathComponent()
-            }
-            if dir.path != "/" { break }
-        }
-        return dir.appendingPathComponent("mergetune")
-    }
-
+    /// Runs from $TMPDIR, so `--testbed` must be honoured rather than found from the cwd.
     func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: NSTemporaryDirectory())  // --testbed must be honoured, not the cwd
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o
-        p.standardError = e
-        try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        let r = try MergeTuneBinary.run(args, in: FileManager.default.temporaryDirectory)
+        return (r.status, r.stdout, r.stderr)
     }
 
     var testbed: [String] { ["--testbed", Self.repository.appendingPathComponent("Testbed").path] }

@@ -2,13 +2,14 @@ import Foundation
 import XCTest
 @testable import Fusion
 import SafeTensors
+import TestSupport
 
 func fixture(_ name: String) -> String {
     Bundle.module.resourceURL!.appendingPathComponent("Fixtures/mergekit/\(name)").path
 }
 
 func tmpPath(_ name: String = "out") -> String {
-    NSTemporaryDirectory() + "mergetune-fusion-\(UUID().uuidString)-\(name)"
+    Scratch.path("mergetune-fusion-\(name)")
 }
 
 /// Deterministic pseudo-random values for tests.

@@ -2,11 +2,11 @@ import Foundation
 import Testing
 import GRDB
 @testable import Ledger
+import TestSupport
 
 /// A fresh ledger in its own temporary directory.
 func makeLedger(_ name: String = "ledger.sqlite", staleAfter: TimeInterval = 300) throws -> (Ledger, URL) {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let dir = Scratch.directory("ledger-tests")
     return (try Ledger(path: dir.appendingPathComponent(name).path, staleAfter: staleAfter), dir)
 }
 
@@ -47,8 +47,7 @@ struct LedgerTests {
     }
 
     @Test func aV1LedgerMigratesToV2AndKeepsItsTrials() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = Scratch.directory("ledger-tests")
         let path = dir.appendingPathComponent("old.sqlite").path
         // A ledger as written before v2: migrated up to v1 only, with one trial.
         do {

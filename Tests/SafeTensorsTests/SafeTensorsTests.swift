@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SafeTensors
+import TestSupport
 
 /// Builds a raw .safetensors file from a header string and a data section.
 func rawFile(header: String, data: [UInt8] = [], headerLength: UInt64? = nil) -> [UInt8] {
@@ -13,9 +14,7 @@ func rawFile(header: String, data: [UInt8] = [], headerLength: UInt64? = nil) ->
 }
 
 func tempDir() -> String {
-    let p = NSTemporaryDirectory() + "mergetune-st-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-    return p
+    Scratch.directory("mergetune-st").path
 }
 
 func writeBytes(_ bytes: [UInt8], _ path: String) {

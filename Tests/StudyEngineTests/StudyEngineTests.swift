@@ -3,11 +3,10 @@ import Testing
 import Ledger
 import Optimizers
 @testable import StudyEngine
+import TestSupport
 
 func tempDirectory() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("study-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
+    Scratch.directory("study-tests")
 }
 
 /// Parses a spec written to `dir/spec.toml`.
