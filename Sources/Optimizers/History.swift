@@ -27,9 +27,7 @@ struct TrialHistory {
     var count: Int { trials.count }
 
     mutating func append(_ point: [Double], _ value: Double?) throws {
-        guard point.count == dimension else {
-            throw OptimizerError.protocolViolation("told a point of \(point.count) coordinates, expected \(dimension)")
-        }
+        try checkToldDimension(point, dimension)
         guard point.allSatisfy({ $0.isFinite }) else {
             throw OptimizerError.protocolViolation("told a point with non-finite coordinates")
         }
@@ -43,6 +41,13 @@ struct TrialHistory {
 
     /// Indices of the successful trials.
     var successes: [Int] { trials.indices.filter { trials[$0].value != nil } }
+}
+
+/// A told point must have the run's dimension (every optimizer checks this on `tell`).
+func checkToldDimension(_ point: [Double], _ dimension: Int) throws {
+    guard point.count == dimension else {
+        throw OptimizerError.protocolViolation("told a point of \(point.count) coordinates, expected \(dimension)")
+    }
 }
 
 /// Clamps every coordinate into [0, 1].

@@ -24,12 +24,3 @@ final class IndexedPointStream {
         return x
     }
 }
-
-extension Optimizer {
-    /// Checks a told point's dimension (the score-independent searches keep nothing else).
-    func checkTold(_ point: [Double], dimension: Int) throws {
-        guard point.count == dimension else {
-            throw OptimizerError.protocolViolation("told a point of \(point.count) coordinates, expected \(dimension)")
-        }
-    }
-}

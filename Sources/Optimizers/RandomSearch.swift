@@ -19,7 +19,7 @@ public final class RandomSearch: Optimizer {
     public func ask() throws -> [Double] { try stream.point(number: told) }
 
     public func tell(_ point: [Double], _ value: Double?) throws {
-        try checkTold(point, dimension: dimension)
+        try checkToldDimension(point, dimension)
         told += 1
     }
 }
