@@ -30,6 +30,8 @@ let package = Package(
         ]),
         .target(name: "Optimizers", dependencies: ["Numerics"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // Where trials run: in-process, local slots (GPUs), Slurm; the attempt-file protocol.
+        .target(name: "Executors"),
         .target(name: "StudyEngine", dependencies: [
             "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed",
             .product(name: "TOMLKit", package: "TOMLKit"),
