@@ -33,11 +33,11 @@ let package = Package(
         // Where trials run: in-process, local slots (GPUs), Slurm; the attempt-file protocol.
         .target(name: "Executors"),
         .target(name: "StudyEngine", dependencies: [
-            "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed",
+            "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed", "Executors",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [

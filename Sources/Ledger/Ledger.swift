@@ -3,27 +3,31 @@ import GRDB
 
 public enum LedgerError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
-    /// The run is no longer ours (another process reclaimed it): stop writing to it.
-    case lostClaim(run: Int64)
+    /// The study is no longer ours (another coordinator judged us dead and took it over).
+    case lostStudy(String)
+    /// Another live coordinator runs the study.
+    case studyBusy(study: String, owner: String)
     case noSuchStudy(String)
     case corrupt(String)
+    /// The ledger has migrations this version does not know.
+    case newerSchema(path: String, unknown: [String])
+    /// The file is an SQLite database, but not a mergetune ledger.
+    case notALedger(path: String)
 
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): return "cannot open ledger \(path): \(reason)"
-        case .lostClaim(let run): return "run \(run) was claimed by another process; stopped writing to it"
+        case .lostStudy(let name): return "study '\(name)' was taken over by another coordinator; stopped writing to it"
+        case .studyBusy(let name, let owner):
+            return "study '\(name)' is being run by another coordinator (\(owner)); see `mergetune study status \(name)`, or stop it with `mergetune study stop \(name)`"
         case .noSuchStudy(let name): return "no study named '\(name)' in the ledger"
         case .corrupt(let what): return "ledger inconsistent: \(what)"
+        case .newerSchema(let path, let unknown):
+            return "ledger \(path) was written by a newer mergetune (unknown migrations: \(unknown.joined(separator: ", "))); upgrade mergetune to read it; nothing was written"
+        case .notALedger(let path):
+            return "\(path) is an SQLite database but not a mergetune ledger (no mergetune tables); pass another --ledger; nothing was written"
         }
     }
-}
-
-/// A run handed to one worker, with the trials already recorded for it (COMPLETE and FAIL,
-/// in order); RUNNING trials left by a dead owner were deleted when it was claimed.
-public struct RunClaim: Sendable {
-    public var run: RunRecord
-    public var trials: [TrialRecord]
-    public var staleTrialsRemoved: Int
 }
 
 /// Counts for progress lines.
@@ -37,35 +41,78 @@ public struct StudyProgress: Sendable, Equatable {
     }
 }
 
-/// The SQLite ledger of studies (GRDB, WAL). Every trial is committed before the optimizer is
-/// told its value, so a crash loses at most the evaluation in flight.
+/// The SQLite ledger of studies (GRDB, WAL). One process, a study's coordinator, writes a
+/// study; readers (summary, export, status) never block it. Every outcome is committed before
+/// the optimizer is told, so a crash loses at most the attempts in flight, which are re-run as
+/// new attempts (schema and guarantees: docs/studies.md, "Ledger").
 public final class Ledger: Sendable {
     public let path: String
     let pool: DatabasePool
-    /// A run claimed on another host whose heartbeat is older than this is reclaimable.
+    public let readOnly: Bool
+    /// A coordinator on another host whose heartbeat is older than this is taken for dead.
     public let staleAfter: TimeInterval
 
-    /// Opens (creating if needed) the ledger at `path` and migrates it to the current schema.
-    /// `busyTimeout`: how long a write waits for another process's write to finish.
-    public init(path: String, busyTimeout: TimeInterval = 60, staleAfter: TimeInterval = 300) throws {
+    /// The version of mergetune that writes ledgers (recorded in `meta`).
+    public static let writerVersion = "0.2.0"
+
+    /// Opens the ledger at `path`. Writable: creates it if needed and migrates it to the current
+    /// schema. Read-only: never creates, migrates or writes (a ledger from an older version is
+    /// read as it is). Either way a ledger from a newer version, or another program's SQLite
+    /// file, is refused.
+    public init(path: String, readOnly: Bool = false, busyTimeout: TimeInterval = 60, staleAfter: TimeInterval = 300) throws {
         self.path = path
+        self.readOnly = readOnly
         self.staleAfter = staleAfter
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
-        config.prepareDatabase { db in
-            // WAL + NORMAL: a commit survives the death of the process (kill -9); only a power
-            // loss can undo the last commits, and never corrupts the file.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            // Checkpoints (which sync) every ~32 MB of WAL rather than every 4 MB: a study
-            // commits twice per evaluation, and fast objectives would otherwise wait on syncs.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+        config.readonly = readOnly
+        if !readOnly {
+            config.prepareDatabase { db in
+                // WAL + NORMAL: a commit survives the death of the process (kill -9); only a power
+                // loss can undo the last commits, and never corrupts the file.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Checkpoints (which sync) every ~32 MB of WAL rather than every 4 MB: fast
+                // objectives commit often and would otherwise wait on syncs.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+            }
+        }
+        if readOnly && !FileManager.default.fileExists(atPath: path) {
+            throw LedgerError.cannotOpen(path: path, reason: "no such file (launch a study first, or pass --ledger)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
             throw LedgerError.cannotOpen(path: path, reason: String(describing: error))
         }
-        try Ledger.migrate(pool)
+        try Ledger.checkSchema(pool, path: path)
+        if !readOnly {
+            try Ledger.migrate(pool)
+            try pool.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('written_by', ?)", arguments: [Ledger.writerVersion])
+            }
+        }
+    }
+
+    /// Refuses a newer ledger or a foreign database before anything is written.
+    static func checkSchema(_ pool: DatabasePool, path: String) throws {
+        let (tables, applied): ([String], [String]) = try pool.read { db in
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            let applied = tables.contains("grdb_migrations")
+                ? try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") : []
+            return (tables, applied)
+        }
+        let known = Set(migrator.migrations)
+        let unknown = applied.filter { !known.contains($0) }
+        if !unknown.isEmpty { throw LedgerError.newerSchema(path: path, unknown: unknown) }
+        let ours = tables.contains("grdb_migrations") && tables.contains("studies")
+        if !tables.isEmpty && !ours { throw LedgerError.notALedger(path: path) }
+    }
+
+    /// Checkpoints the WAL into the main file and truncates it, so that the `.sqlite` file alone
+    /// holds every commit (a user may copy just that file). Called when a coordinator ends.
+    public func close() {
+        guard !readOnly else { return }
+        _ = try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     static var migrator: DatabaseMigrator {
@@ -130,6 +177,56 @@ public final class Ledger: Sendable {
         // a JSON object or NULL. v1 stays as it was: ledgers written before v2 migrate in place.
         migrator.registerMigration("v2: trials.extras") { db in
             try db.alter(table: "trials") { t in t.add(column: "extras", .text) }
+        }
+        // v3: the asynchronous study core. A coordinator owns a study (not a process per run);
+        // trials record their place in the ask/tell sequence and their origin; every attempt at a
+        // trial is a row of `attempts`. Earlier trials were asked and told in number order with
+        // one attempt each, which is what the backfill writes.
+        migrator.registerMigration("v3: coordinator, ask/tell order, attempts") { db in
+            try db.alter(table: "studies") { t in
+                t.add(column: "owner", .text)
+                t.add(column: "heartbeat", .double)
+            }
+            try db.alter(table: "runs") { t in t.add(column: "batch", .integer).notNull().defaults(to: 1) }
+            try db.alter(table: "trials") { t in
+                t.add(column: "ask_seq", .integer)
+                t.add(column: "tell_seq", .integer)
+                t.add(column: "origin", .text).notNull().defaults(to: "optimizer")
+                t.add(column: "attempts", .integer).notNull().defaults(to: 1)
+            }
+            try db.execute(sql: """
+                UPDATE trials SET ask_seq = 2 * (number - 1),
+                    tell_seq = CASE WHEN state IN ('COMPLETE', 'FAIL') THEN 2 * (number - 1) + 1 END
+                """)
+            try db.create(table: "attempts") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("trial", .integer).notNull().references("trials", onDelete: .cascade)
+                t.column("number", .integer).notNull()
+                t.column("state", .text).notNull()
+                t.column("reason", .text)
+                t.column("detail", .text)
+                t.column("executor", .text).notNull()
+                t.column("job_id", .text)
+                t.column("host", .text)
+                t.column("slot", .integer)
+                t.column("exit_code", .integer)
+                t.column("signal", .integer)
+                t.column("directory", .text)
+                t.column("started", .datetime).notNull()
+                t.column("finished", .datetime)
+                t.column("seconds", .double)
+                t.uniqueKey(["trial", "number"])
+            }
+            try db.create(index: "attempts_running", on: "attempts", columns: ["state"])
+            try db.execute(sql: """
+                INSERT INTO attempts (trial, number, state, reason, detail, executor, started, finished, seconds)
+                SELECT id, 1, state, CASE WHEN state = 'FAIL' THEN 'objective_error' END, error, 'inprocess', started, finished, seconds
+                FROM trials
+                """)
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
         }
         return migrator
     }
@@ -215,7 +312,7 @@ public final class Ledger: Sendable {
             let trialsTotal = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(budget), 0) FROM runs WHERE study = ?", arguments: [study]) ?? 0
             let trialsDone = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM trials JOIN runs ON runs.id = trials.run
-                WHERE runs.study = ? AND trials.state != 'RUNNING'
+                WHERE runs.study = ? AND trials.state IN ('COMPLETE', 'FAIL')
                 """, arguments: [study]) ?? 0
             return StudyProgress(runsDone: runsDone, runsTotal: runsTotal, trialsDone: trialsDone, trialsTotal: trialsTotal)
         }
@@ -262,102 +359,129 @@ public final class Ledger: Sendable {
         }
     }
 
-    // MARK: Claiming and running
+    // MARK: Attempts
 
-    /// Atomically claims the next run of the study that is pending, or that was claimed by an
-    /// owner that is no longer alive; deletes that run's stale RUNNING trials. nil when no run
-    /// is left to claim (all done, or held by live owners).
-    public func claimRun(study: Int64, owner: Owner = .current, now: Date = Date()) throws -> RunClaim? {
-        let staleAfter = self.staleAfter
-        return try writeImmediate { db -> RunClaim? in
-            let candidates = try RunRecord
-                .filter(Column("study") == study && Column("status") != "done")
-                .order(Column("id"))
-                .fetchAll(db)
-            for var run in candidates {
-                if run.status == "running" {
-                    if run.owner == owner.token { continue }  // another worker of this process has it
-                    if let token = run.owner, let holder = Owner(token: token),
-                       holder.isAlive(heartbeat: run.heartbeat, now: now, staleAfter: staleAfter) { continue }
-                }
-                run.status = "running"
-                run.owner = owner.token
-                run.heartbeat = now.timeIntervalSince1970
-                try run.update(db)
-                let stale = try TrialRecord
-                    .filter(Column("run") == run.id! && Column("state") == TrialState.running.rawValue)
-                    .deleteAll(db)
-                let trials = try TrialRecord.filter(Column("run") == run.id!).order(Column("number")).fetchAll(db)
-                return RunClaim(run: run, trials: trials, staleTrialsRemoved: stale)
+    /// The attempts of a trial, in order.
+    public func attempts(trial: Int64) throws -> [AttemptRecord] {
+        try pool.read { db in try AttemptRecord.filter(Column("trial") == trial).order(Column("number")).fetchAll(db) }
+    }
+
+    /// Every attempt of a study's trials, by trial id (empty for a ledger older than v3).
+    public func attempts(study: Int64) throws -> [Int64: [AttemptRecord]] {
+        try pool.read { db in
+            guard try db.tableExists("attempts") else { return [:] }
+            let all = try AttemptRecord.fetchAll(db, sql: """
+                SELECT attempts.* FROM attempts JOIN trials ON trials.id = attempts.trial JOIN runs ON runs.id = trials.run
+                WHERE runs.study = ? ORDER BY attempts.trial, attempts.number
+                """, arguments: [study])
+            return Dictionary(grouping: all, by: \.trial)
+        }
+    }
+
+    /// Attempts of a study that are running, with their trial.
+    public func runningAttempts(study: Int64) throws -> [(TrialRecord, AttemptRecord)] {
+        try pool.read { db in
+            guard try db.tableExists("attempts") else { return [] }
+            let attempts = try AttemptRecord.fetchAll(db, sql: """
+                SELECT attempts.* FROM attempts JOIN trials ON trials.id = attempts.trial JOIN runs ON runs.id = trials.run
+                WHERE runs.study = ? AND attempts.state = 'RUNNING' ORDER BY attempts.trial
+                """, arguments: [study])
+            return try attempts.map { a in
+                guard let t = try TrialRecord.fetchOne(db, key: a.trial) else { throw LedgerError.corrupt("attempt \(a.id!) has no trial") }
+                return (t, a)
             }
-            return nil
         }
     }
 
-    /// Throws `lostClaim` unless the run is still running under `owner`.
-    static func checkClaim(_ db: Database, run: Int64, owner: Owner) throws {
-        let row = try Row.fetchOne(db, sql: "SELECT status, owner FROM runs WHERE id = ?", arguments: [run])
-        guard let row, row["status"] as String == "running", row["owner"] as String? == owner.token else {
-            throw LedgerError.lostClaim(run: run)
-        }
-    }
+    // MARK: The coordinator
 
-    /// Records a trial about to be evaluated (state RUNNING), if the run is still ours.
-    public func beginTrial(_ trial: TrialRecord, owner: Owner = .current) throws -> TrialRecord {
-        try writeImmediate { db in
-            try Ledger.checkClaim(db, run: trial.run, owner: owner)
-            var t = trial
-            try t.insert(db)
-            return t
-        }
-    }
-
-    /// Commits the outcome of a trial (COMPLETE or FAIL, with value or error and timing).
-    public func finishTrial(_ trial: TrialRecord, owner: Owner = .current) throws {
-        precondition(trial.id != nil && trial.state != .running)
-        try writeImmediate { db in
-            try Ledger.checkClaim(db, run: trial.run, owner: owner)
-            try trial.update(db)
-        }
-    }
-
-    /// Marks a run done (all its trials are committed); marks the study done with its last run.
-    public func finishRun(_ run: Int64, owner: Owner = .current) throws {
-        try writeImmediate { db in
-            try Ledger.checkClaim(db, run: run, owner: owner)
-            try db.execute(sql: "UPDATE runs SET status = 'done', heartbeat = ? WHERE id = ?",
-                           arguments: [Date().timeIntervalSince1970, run])
-            try db.execute(sql: """
-                UPDATE studies SET status = 'done'
-                WHERE id = (SELECT study FROM runs WHERE id = ?)
-                  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.study = studies.id AND r.status != 'done')
-                """, arguments: [run])
-        }
-    }
-
-    /// Hands a claimed run back (status pending) without touching its committed trials.
-    public func releaseRun(_ run: Int64, owner: Owner = .current) throws {
-        try writeImmediate { db in
-            try db.execute(sql: "UPDATE runs SET status = 'pending', owner = NULL WHERE id = ? AND owner = ? AND status = 'running'",
-                           arguments: [run, owner.token])
-        }
-    }
-
-    /// Refreshes the heartbeat of every run this owner holds (for owners on other hosts to see).
-    public func heartbeat(owner: Owner = .current, now: Date = Date()) throws {
-        try writeImmediate { db in
-            try db.execute(sql: "UPDATE runs SET heartbeat = ? WHERE owner = ? AND status = 'running'",
-                           arguments: [now.timeIntervalSince1970, owner.token])
-        }
-    }
-
-    /// Runs of the study held by live owners other than `owner`.
-    public func runsHeldElsewhere(study: Int64, owner: Owner = .current, now: Date = Date()) throws -> [RunRecord] {
+    /// Makes `owner` the study's coordinator. Refused while another live coordinator holds it
+    /// (on this host: its process exists; elsewhere: its heartbeat is recent).
+    public func claimStudy(_ id: Int64, owner: Owner = .current, now: Date = Date()) throws -> StudyRecord {
         let staleAfter = self.staleAfter
-        return try runs(study: study).filter { run in
-            guard run.status == "running", run.owner != owner.token,
-                  let token = run.owner, let holder = Owner(token: token) else { return false }
-            return holder.isAlive(heartbeat: run.heartbeat, now: now, staleAfter: staleAfter)
+        return try writeImmediate { db in
+            guard var study = try StudyRecord.fetchOne(db, key: id) else { throw LedgerError.corrupt("no study with id \(id)") }
+            if let token = study.owner, token != owner.token, let holder = Owner(token: token),
+               holder.isAlive(heartbeat: study.heartbeat, now: now, staleAfter: staleAfter) {
+                throw LedgerError.studyBusy(study: study.name, owner: holder.description)
+            }
+            study.owner = owner.token
+            study.heartbeat = now.timeIntervalSince1970
+            if study.status == "stopped" { study.status = "running" }
+            try study.update(db)
+            return study
         }
+    }
+
+    /// Hands the study back (no coordinator), with its new status ("done", "stopped", "running").
+    public func releaseStudy(_ id: Int64, owner: Owner = .current, status: String) throws {
+        try writeImmediate { db in
+            try db.execute(sql: "UPDATE studies SET owner = NULL, status = ? WHERE id = ? AND owner = ?",
+                           arguments: [status, id, owner.token])
+        }
+    }
+
+    /// Refreshes the coordinator's heartbeat.
+    public func heartbeat(study: Int64, owner: Owner = .current, now: Date = Date()) throws {
+        try writeImmediate { db in
+            try db.execute(sql: "UPDATE studies SET heartbeat = ? WHERE id = ? AND owner = ?",
+                           arguments: [now.timeIntervalSince1970, study, owner.token])
+        }
+    }
+
+    /// One write transaction of the coordinator of `study`: refuses (`lostStudy`) if the study
+    /// has another coordinator now. Several events go into one transaction.
+    public func write<T: Sendable>(study: Int64, owner: Owner = .current, _ body: (LedgerWriter) throws -> T) throws -> T {
+        try writeImmediate { db in
+            let token = try String.fetchOne(db, sql: "SELECT owner FROM studies WHERE id = ?", arguments: [study])
+            guard token == owner.token else {
+                let name = try String.fetchOne(db, sql: "SELECT name FROM studies WHERE id = ?", arguments: [study]) ?? "#\(study)"
+                throw LedgerError.lostStudy(name)
+            }
+            return try body(LedgerWriter(db: db))
+        }
+    }
+
+    /// A write on a study that has no live coordinator (e.g. `study stop` after the coordinator
+    /// died): fails with `studyBusy` if one is alive.
+    public func writeWithoutCoordinator<T: Sendable>(study: Int64, _ body: (LedgerWriter) throws -> T) throws -> T {
+        let staleAfter = self.staleAfter
+        return try writeImmediate { db in
+            guard let record = try StudyRecord.fetchOne(db, key: study) else { throw LedgerError.corrupt("no study with id \(study)") }
+            if let token = record.owner, let holder = Owner(token: token),
+               holder.isAlive(heartbeat: record.heartbeat, now: Date(), staleAfter: staleAfter) {
+                throw LedgerError.studyBusy(study: record.name, owner: holder.description)
+            }
+            return try body(LedgerWriter(db: db))
+        }
+    }
+}
+
+/// The writes a coordinator makes, inside one transaction (`Ledger.write`).
+public struct LedgerWriter {
+    let db: Database
+
+    public func insert(_ trial: inout TrialRecord) throws { try trial.insert(db) }
+    public func update(_ trial: TrialRecord) throws { try trial.update(db) }
+    public func insert(_ attempt: inout AttemptRecord) throws { try attempt.insert(db) }
+    public func update(_ attempt: AttemptRecord) throws { try attempt.update(db) }
+
+    /// Fixes a run's batch size when it first starts, and marks it running.
+    public func startRun(_ id: Int64, batch: Int) throws {
+        try db.execute(sql: "UPDATE runs SET status = 'running', batch = ? WHERE id = ? AND status = 'pending'", arguments: [batch, id])
+    }
+
+    public func setStudyStatus(_ id: Int64, _ status: String) throws {
+        try db.execute(sql: "UPDATE studies SET status = ?, owner = NULL WHERE id = ?", arguments: [status, id])
+    }
+
+    /// Marks a run done (all its trials are told); marks the study done with its last run.
+    public func finishRun(_ id: Int64) throws {
+        try db.execute(sql: "UPDATE runs SET status = 'done' WHERE id = ?", arguments: [id])
+        try db.execute(sql: """
+            UPDATE studies SET status = 'done'
+            WHERE id = (SELECT study FROM runs WHERE id = ?)
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.study = studies.id AND r.status != 'done')
+            """, arguments: [id])
     }
 }

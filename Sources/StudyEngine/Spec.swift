@@ -1,6 +1,7 @@
 import Foundation
 import Optimizers
 import TOMLKit
+import Executors
 
 /// A spec error names the file and the key it is about, e.g.
 /// `Studies/x.toml: objectives[1].kernel: unknown kernel 'tps' (known: ...)`.
@@ -74,6 +75,9 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     public var objective: String?
     public var directory: String?
     public var mergeSeed: Int?
+    /// Reference names whose points every run evaluates first, before its optimizer's first
+    /// ask (warm starts; they count toward the budget). Empty: none.
+    public var warmStart: [String] = []
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -82,6 +86,68 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
         self.kernel = kernel; self.function = function; self.bounds = bounds; self.delayMs = delayMs
         self.references = references; self.sumToOne = sumToOne; self.sumToOneBand = sumToOneBand
     }
+}
+
+extension ObjectiveSpec {
+    enum CodingKeys: String, CodingKey {
+        case name, kind, landscape, landscapeChecksum, kernel, function, bounds, delayMs, references, sumToOne,
+             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart
+    }
+
+    // Specs stored by earlier versions lack the newer keys.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        kind = try c.decode(String.self, forKey: .kind)
+        landscape = try c.decodeIfPresent(String.self, forKey: .landscape)
+        landscapeChecksum = try c.decodeIfPresent(String.self, forKey: .landscapeChecksum)
+        kernel = try c.decodeIfPresent(String.self, forKey: .kernel)
+        function = try c.decodeIfPresent(String.self, forKey: .function)
+        bounds = try c.decodeIfPresent([BoundSpec].self, forKey: .bounds)
+        delayMs = try c.decode(Int.self, forKey: .delayMs)
+        references = try c.decode([ReferenceSpec].self, forKey: .references)
+        sumToOne = try c.decodeIfPresent([String].self, forKey: .sumToOne)
+        sumToOneBand = try c.decode(Double.self, forKey: .sumToOneBand)
+        seeds = try c.decodeIfPresent([Int].self, forKey: .seeds)
+        scenario = try c.decodeIfPresent(String.self, forKey: .scenario)
+        method = try c.decodeIfPresent(String.self, forKey: .method)
+        split = try c.decodeIfPresent(String.self, forKey: .split)
+        metric = try c.decodeIfPresent(String.self, forKey: .metric)
+        objective = try c.decodeIfPresent(String.self, forKey: .objective)
+        directory = try c.decodeIfPresent(String.self, forKey: .directory)
+        mergeSeed = try c.decodeIfPresent(Int.self, forKey: .mergeSeed)
+        warmStart = try c.decodeIfPresent([String].self, forKey: .warmStart) ?? []
+    }
+}
+
+/// How a study's trials are run (the spec's `[executor]` table, overridable on the command
+/// line). Not part of the study's identity: the same study may be continued on another
+/// executor. Keys and defaults: docs/studies.md, "Executors".
+public struct ExecutionSpec: Codable, Sendable, Equatable {
+    /// "inprocess" (default: threads in the coordinator), "local" (child processes in slots,
+    /// e.g. one per GPU) or "slurm" (one job per attempt).
+    public var kind: String = "inprocess"
+    /// Trials in flight at once, over the whole study (nil: `--jobs`, or one per GPU).
+    public var slots: Int?
+    /// GPU indices, one slot each (local): slot i runs with CUDA_VISIBLE_DEVICES=gpus[i].
+    public var gpus: [Int]?
+    /// Trials in flight per run (nil: ⌈slots / runs⌉, fixed per run when it first starts).
+    public var batch: Int?
+    /// Tell results in ask order (a fast trial's result waits for the earlier ones), so every
+    /// optimizer's trials are a function of the spec alone; default false (tell on arrival).
+    public var deterministic: Bool = false
+    /// Retries of a failed attempt whose reason is in `retryOn`.
+    public var retries: Int = 2
+    /// Failure reasons retried (default: preempted, node_failure, lost, submit_failed).
+    public var retryOn: [String]?
+    /// Seconds one attempt may run (process executors).
+    public var timeout: Double?
+    /// Environment additions for every attempt.
+    public var env: [String: String] = [:]
+    /// Kind-specific settings (slurm: partition, gres, time, account, ...), as strings.
+    public var options: [String: String] = [:]
+
+    public init() {}
 }
 
 /// A study spec: what to compare (optimizers), on what (objectives), how often (seeds) and
@@ -96,6 +162,8 @@ public struct StudySpec: Codable, Sendable, Equatable {
     public var budgets: [Int: Int]
     public var optimizers: [OptimizerSpec]
     public var objectives: [ObjectiveSpec]
+    /// How trials run; not part of the study's identity (`sameStudy`).
+    public var execution: ExecutionSpec = ExecutionSpec()
 
     public static let defaultSeedCount = 10
     /// The paper's budgets (40 for two parameters, 60 for three); 20 per parameter elsewhere.
@@ -116,7 +184,28 @@ public struct StudySpec: Codable, Sendable, Equatable {
         var a = self, b = other
         a.source = ""; b.source = ""
         a.description = nil; b.description = nil
+        a.execution = ExecutionSpec(); b.execution = ExecutionSpec()
         return a == b
+    }
+
+    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution }
+
+    public init(name: String, description: String?, source: String, seeds: [Int], budgets: [Int: Int],
+                optimizers: [OptimizerSpec], objectives: [ObjectiveSpec], execution: ExecutionSpec = ExecutionSpec()) {
+        self.name = name; self.description = description; self.source = source; self.seeds = seeds
+        self.budgets = budgets; self.optimizers = optimizers; self.objectives = objectives; self.execution = execution
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        source = try c.decode(String.self, forKey: .source)
+        seeds = try c.decode([Int].self, forKey: .seeds)
+        budgets = try c.decode([Int: Int].self, forKey: .budgets)
+        optimizers = try c.decode([OptimizerSpec].self, forKey: .optimizers)
+        objectives = try c.decode([ObjectiveSpec].self, forKey: .objectives)
+        execution = try c.decodeIfPresent(ExecutionSpec.self, forKey: .execution) ?? ExecutionSpec()
     }
 
     public static func fromJSON(_ text: String) throws -> StudySpec {
@@ -144,7 +233,7 @@ extension StudySpec {
             throw SpecError(file: file, key: "", "TOML syntax error at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
         }
         let r = TableReader(table: root, file: file, path: "")
-        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives"])
+        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives", "executor"])
 
         let name = try r.requiredString("name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -234,14 +323,85 @@ extension StudySpec {
             objectives.append(o)
         }
 
+        var execution = ExecutionSpec()
+        if let value = root["executor"] {
+            guard let table = value.table else { throw SpecError(file: file, key: "executor", "expected a table ([executor] kind = \"local\")") }
+            execution = try parseExecution(table, file: file)
+        }
         return StudySpec(name: name, description: try r.optionalString("description"), source: file, seeds: seeds,
-                         budgets: budgets, optimizers: optimizers, objectives: objectives)
+                         budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
+    }
+
+    static let executorKinds = ["inprocess", "local", "slurm"]
+
+    static func parseExecution(_ table: TOMLTable, file: String) throws -> ExecutionSpec {
+        var e = ExecutionSpec()
+        let t = TableReader(table: table, file: file, path: "executor")
+        func positive(_ k: String) throws -> Int? {
+            guard let v = table[k] else { return nil }
+            guard let n = v.int, n >= 1 else { throw SpecError(file: file, key: "executor.\(k)", "expected a positive integer") }
+            return n
+        }
+        e.kind = try t.optionalString("kind") ?? "inprocess"
+        guard executorKinds.contains(e.kind) else {
+            throw SpecError(file: file, key: "executor.kind", "unknown executor '\(e.kind)' (known: \(executorKinds.joined(separator: ", ")))")
+        }
+        e.slots = try positive("slots")
+        e.batch = try positive("batch")
+        if let v = table["gpus"] {
+            guard let list = v.array, !list.isEmpty else { throw SpecError(file: file, key: "executor.gpus", "expected a list of GPU indices, e.g. [0, 1, 2, 3]") }
+            e.gpus = try list.enumerated().map { i, g in
+                guard let n = g.int, n >= 0 else { throw SpecError(file: file, key: "executor.gpus[\(i)]", "a GPU index is a non-negative integer") }
+                return n
+            }
+            guard Set(e.gpus!).count == e.gpus!.count else { throw SpecError(file: file, key: "executor.gpus", "a GPU appears twice") }
+        }
+        if let v = table["deterministic"] {
+            guard let b = v.bool else { throw SpecError(file: file, key: "executor.deterministic", "expected true or false") }
+            e.deterministic = b
+        }
+        if let v = table["retries"] {
+            guard let n = v.int, n >= 0 else { throw SpecError(file: file, key: "executor.retries", "expected a non-negative integer") }
+            e.retries = n
+        }
+        if let v = table["retry_on"] {
+            guard let list = v.array else { throw SpecError(file: file, key: "executor.retry_on", "expected a list of failure reasons") }
+            e.retryOn = try list.enumerated().map { i, r in
+                guard let s = r.string, FailureReason(rawValue: s) != nil else {
+                    throw SpecError(file: file, key: "executor.retry_on[\(i)]", "expected one of \(FailureReason.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return s
+            }
+        }
+        if let v = table["timeout"] {
+            guard let x = number(v), x > 0, x.isFinite else { throw SpecError(file: file, key: "executor.timeout", "expected seconds > 0") }
+            e.timeout = x
+        }
+        if let v = table["env"] {
+            guard let et = v.table else { throw SpecError(file: file, key: "executor.env", "expected a table like { HF_HOME = \"/scratch/hf\" }") }
+            for k in et.keys {
+                guard let s = et[k]?.string else { throw SpecError(file: file, key: "executor.env.\(k)", "expected a string") }
+                e.env[k] = s
+            }
+        }
+        let common = ["kind", "slots", "gpus", "batch", "deterministic", "retries", "retry_on", "timeout", "env"]
+        for k in table.keys.sorted() where !common.contains(k) {
+            let v = table[k]!
+            if let s = v.string { e.options[k] = s }
+            else if let n = v.int { e.options[k] = String(n) }
+            else if let list = v.array { e.options[k] = list.compactMap { $0.string }.joined(separator: "\n") }
+            else { throw SpecError(file: file, key: "executor.\(k)", "expected a string, a number or a list of strings") }
+        }
+        if e.kind == "inprocess" && !e.options.isEmpty {
+            throw SpecError(file: file, key: "executor.\(e.options.keys.sorted()[0])", "unknown key for the inprocess executor (allowed: \(common.joined(separator: ", ")))")
+        }
+        return e
     }
 
     static func parseObjective(_ table: TOMLTable, file: String, key: String, baseDirectory: URL) throws -> ObjectiveSpec {
         let t = TableReader(table: table, file: file, path: key)
         let kind = try t.requiredString("kind")
-        let common = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band", "seeds"]
+        let common = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band", "seeds", "warm_start"]
         var o = ObjectiveSpec(name: "", kind: kind)
         switch kind {
         case "surrogate":
@@ -354,6 +514,13 @@ extension StudySpec {
                 }
                 o.references.append(ReferenceSpec(name: name, params: params, score: score))
             }
+        }
+        if let w = table["warm_start"] {
+            guard let list = w.array, let names = Optional(list.compactMap { $0.string }), names.count == list.count, !names.isEmpty else {
+                throw SpecError(file: file, key: "\(key).warm_start", "expected a list of reference names, e.g. [\"frank\", \"metagpt\"]")
+            }
+            guard Set(names).count == names.count else { throw SpecError(file: file, key: "\(key).warm_start", "a reference appears twice") }
+            o.warmStart = names
         }
         return o
     }

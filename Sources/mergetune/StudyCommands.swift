@@ -12,7 +12,7 @@ struct StudyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "study",
         abstract: "Compare optimizers on objectives over seeds; every evaluation lands in a SQLite ledger.",
-        subcommands: [Launch.self, Resume.self, List.self, Show.self, Summary.self, Export.self]
+        subcommands: [Launch.self, Resume.self, Status.self, Stop.self, List.self, Show.self, Summary.self, Export.self]
     )
 }
 
@@ -21,31 +21,60 @@ struct LedgerOptions: ParsableArguments {
     @Option(name: .long, help: "The SQLite ledger.")
     var ledger: String = "mergetune.sqlite"
 
-    /// An existing ledger (reading commands must not create an empty one by accident).
+    /// An existing ledger, read-only: reading commands never create, migrate or write a ledger.
     func open() throws -> Ledger {
-        guard FileManager.default.fileExists(atPath: ledger) else {
-            throw LedgerError.cannotOpen(path: ledger, reason: "no such file (launch a study first, or pass --ledger)")
-        }
-        return try Ledger(path: ledger)
+        try Ledger(path: ledger, readOnly: true)
     }
 }
 
+/// How trials run: overrides of the spec's `[executor]` table.
 struct JobOptions: ParsableArguments {
-    @Option(name: .long, help: "Runs evaluated in parallel (results are identical for any N).")
+    @Option(name: .long, help: "Slots of the in-process executor when the spec has no [executor] (runs' results are identical for any N).")
     var jobs: Int = 1
+    @Option(name: .long, help: "Executor: inprocess, local or slurm (overrides the spec's [executor] kind).")
+    var executor: String?
+    @Option(name: .long, help: "Trials in flight at once over the study (overrides executor.slots).")
+    var slots: Int?
+    @Option(name: .long, help: "Trials in flight per run (default ⌈slots / runs⌉; fixed per run when it starts).")
+    var batch: Int?
+    @Flag(name: .long, help: "Tell results in ask order, so that trials depend on the spec alone (slower with several slots).")
+    var deterministic = false
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
+        if let s = slots, s < 1 { throw ValidationError("--slots must be at least 1 (got \(s))") }
+        if let b = batch, b < 1 { throw ValidationError("--batch must be at least 1 (got \(b))") }
+        if let k = executor, !["inprocess", "local", "slurm"].contains(k) {
+            throw ValidationError("--executor must be one of inprocess, local, slurm (got '\(k)')")
+        }
     }
+
+    /// Launch options with the signal handlers installed: SIGINT/SIGTERM cancel running
+    /// attempts, SIGUSR1 (`study stop --wait`) lets them finish.
+    func launchOptions() -> LaunchOptions {
+        var o = LaunchOptions(jobs: jobs)
+        o.executor = executor; o.slots = slots; o.batch = batch
+        if deterministic { o.deterministic = true }
+        o.reporter = ProgressReporter()
+        SignalStop.install(o.stop)
+        return o
+    }
+}
+
+/// Exit status of a coordinator that a signal stopped: 128 + the signal (130 SIGINT, 143 SIGTERM).
+func exitIfStopped(_ result: RunnerResult, _ stop: StopRequest) throws {
+    guard result.stopped != nil else { return }
+    FileHandle.standardError.write(Data("stopped: running attempts were \(result.stopped == .drain ? "finished" : "cancelled and recorded as such"); `mergetune study resume` continues\n".utf8))
+    throw ExitCode(128 + (stop.signal == 0 ? SIGTERM : stop.signal))
 }
 
 /// Prints how a launch or resume ended, and the summary once the study is complete.
 func report(_ study: StudyRecord, _ result: RunnerResult, ledgerPath: String) throws {
-    if result.staleTrialsRerun > 0 || result.trialsReplayed > 0 {
-        FileHandle.standardError.write(Data("resumed: \(result.trialsReplayed) trials replayed from the ledger, \(result.staleTrialsRerun) interrupted trials re-run\n".utf8))
+    if result.staleTrialsRerun > 0 || result.trialsReplayed > 0 || result.trialsReattached > 0 {
+        FileHandle.standardError.write(Data("resumed: \(result.trialsReplayed) trials replayed from the ledger, \(result.trialsReattached) running attempts reattached, \(result.staleTrialsRerun) interrupted attempts re-run\n".utf8))
     }
     if result.studyDone {
-        let metrics = try StudyMetrics(ledger: try Ledger(path: ledgerPath), studyName: study.name)
+        let metrics = try StudyMetrics(ledger: try Ledger(path: ledgerPath, readOnly: true), studyName: study.name)
         print(try StudyReport.render(metrics.summary(), format: .table), terminator: "")
     } else if result.runsHeldElsewhere > 0 {
         print("study \(study.name): \(result.progress.runsDone)/\(result.progress.runsTotal) runs done; \(result.runsHeldElsewhere) still running in another process")
@@ -63,8 +92,9 @@ extension StudyCommand {
         @OptionGroup var jobs: JobOptions
 
         func run() throws {
-            let (study, result) = try StudyEngine.launch(specURL: URL(fileURLWithPath: spec), ledgerPath: ledger.ledger,
-                                                        jobs: jobs.jobs, reporter: ProgressReporter())
+            let options = jobs.launchOptions()
+            let (study, result) = try StudyEngine.launch(specURL: URL(fileURLWithPath: spec), ledgerPath: ledger.ledger, options: options)
+            try exitIfStopped(result, options.stop)
             try report(study, result, ledgerPath: ledger.ledger)
         }
     }
@@ -80,9 +110,38 @@ extension StudyCommand {
 
         func run() throws {
             _ = try ledger.open()
-            let (study, result) = try StudyEngine.resume(name: name, ledgerPath: ledger.ledger, jobs: jobs.jobs,
-                                                        reporter: ProgressReporter())
+            let options = jobs.launchOptions()
+            let (study, result) = try StudyEngine.resume(name: name, ledgerPath: ledger.ledger, options: options)
+            try exitIfStopped(result, options.stop)
             try report(study, result, ledgerPath: ledger.ledger)
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A study's coordinator and every running trial (executor, job id, host, slot, elapsed).")
+        @Argument(help: "The study's name.")
+        var name: String
+        @OptionGroup var ledger: LedgerOptions
+
+        func run() throws {
+            print(try StudyControl.status(try ledger.open(), name: name), terminator: "")
+        }
+    }
+
+    struct Stop: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a running study: its running trials are cancelled (or, with --wait, finished) and recorded as such.")
+        @Argument(help: "The study's name.")
+        var name: String
+        @OptionGroup var ledger: LedgerOptions
+        @Flag(name: .long, help: "Let running trials finish; ask nothing new.")
+        var wait = false
+        @Option(name: .long, help: "Seconds to wait for the coordinator to exit.")
+        var timeout: Double = 120
+
+        func run() throws {
+            print(try StudyControl.stop(ledgerPath: ledger.ledger, name: name, wait: wait, timeout: timeout), terminator: "")
         }
     }
 

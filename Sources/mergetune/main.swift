@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Ledger
 
 /// Exit codes are part of the interface: 0 ok, 1 bad input or runtime failure, 2 usage error.
 /// ArgumentParser's own default for usage errors is 64, so errors are mapped here.
@@ -7,7 +8,8 @@ struct MergeTune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mergetune",
         abstract: "Find the best coefficients for merging neural-network checkpoints.",
-        subcommands: fusionCommands + landscapeCommands + studyCommands + testbedCommands
+        version: Ledger.writerVersion,
+        subcommands: fusionCommands + landscapeCommands + studyCommands + testbedCommands + trialCommands
     )
 }
 

@@ -1,0 +1,632 @@
+import Foundation
+import Executors
+import Ledger
+import Numerics
+import Optimizers
+
+/// What one `launch`/`resume` did in this process.
+public struct RunnerResult: Sendable, Equatable {
+    /// Runs this process finished.
+    public var runsCompleted = 0
+    /// Attempts that ended in this process (evaluated now, not replayed).
+    public var trialsEvaluated = 0
+    /// Trials replayed from the ledger into fresh optimizers.
+    public var trialsReplayed = 0
+    /// Attempts a dead coordinator left running that were re-run as new attempts.
+    public var staleTrialsRerun = 0
+    /// Attempts of a dead coordinator that were still running and were waited for, not re-run.
+    public var trialsReattached = 0
+    /// Runs still held by other live processes (always 0 since v3: one coordinator per study).
+    public var runsHeldElsewhere = 0
+    /// Set when a signal or `study stop` ended the coordinator before the study was done.
+    public var stopped: StopRequest.Kind? = nil
+    public var progress = StudyProgress(runsDone: 0, runsTotal: 0, trialsDone: 0, trialsTotal: 0)
+    public var studyDone: Bool { progress.runsDone == progress.runsTotal }
+}
+
+/// A request to stop the coordinator, set from a signal handler or a test.
+public final class StopRequest: @unchecked Sendable {
+    public enum Kind: String, Sendable, Equatable {
+        /// Cancel running attempts (SIGINT, SIGTERM; `study stop`).
+        case cancel
+        /// Ask nothing new, let running attempts finish (`study stop --wait`, SIGUSR1).
+        case drain
+    }
+    private let lock = NSLock()
+    private var kind: Kind?
+    /// The signal that asked for it (for the exit status 128 + n).
+    public private(set) var signal: Int32 = 0
+    public init() {}
+    public func request(_ k: Kind, signal: Int32 = 0) {
+        lock.lock(); defer { lock.unlock() }
+        if kind != .cancel { kind = k; self.signal = signal }
+    }
+    public var requested: Kind? { lock.lock(); defer { lock.unlock() }; return kind }
+}
+
+/// The coordinator of one study: the only writer of its trials. It keeps every unfinished run's
+/// optimizer in memory, asks points while its executor has free slots (at most `batch` trials
+/// in flight per run), hands attempts to the executor, commits each outcome before telling the
+/// optimizer, retries failed attempts by policy, and ends when every run has its budget.
+///
+/// Restart after a crash (kill -9 at any moment): each run's optimizer is rebuilt from its seed
+/// by replaying the ledger's events in their recorded order (warm starts, asks as `adopt` of the
+/// recorded point, tells); attempts recorded as running are reattached (process executors: the
+/// job still runs or has left its result file) or, in-process, re-run as new attempts.
+/// Design: docs/architecture.md ("The study core"); guarantees: docs/studies.md.
+public final class Coordinator {
+    let ledger: Ledger
+    var study: StudyRecord
+    let prepared: PreparedStudy
+    let execution: ExecutionSpec
+    let executor: any TrialExecutor
+    let reporter: ProgressReporter?
+    let owner: Owner
+    let stop: StopRequest
+    /// Root of the attempt directories (process executors).
+    let trialRoot: URL
+    /// The mergetune binary that process executors run as the worker (`trial eval`).
+    let workerBinary: String
+
+    final class RunState {
+        var record: RunRecord
+        let objective: any Objective
+        let optimizer: any TrialOptimizer
+        /// The run's trials by number − 1.
+        var trials: [TrialRecord] = []
+        var nextSeq = 0
+        var told = 0
+        /// Numbers of trials waiting for a slot, in order.
+        var waiting: [Int] = []
+        /// Numbers of final trials not yet told (deterministic mode tells in ask order).
+        var untold: Set<Int> = []
+        var warmPoints: [[Double]] = []
+        var done = false
+        init(record: RunRecord, objective: any Objective, optimizer: any TrialOptimizer) {
+            self.record = record; self.objective = objective; self.optimizer = optimizer
+        }
+        var pending: Int { trials.count - told }
+        var warmCount: Int { warmPoints.count }
+    }
+
+    struct InFlight {
+        let run: Int
+        let number: Int
+        var attempt: AttemptRecord
+        let handle: AttemptHandle
+    }
+
+    var runs: [RunState] = []
+    var inFlight: [AttemptHandle: InFlight] = [:]
+    var busySlots: Set<Int> = []
+    var result = RunnerResult()
+    var slots: Int { executor.slots }
+    var retryOn: Set<FailureReason>
+    var roundRobin = 0
+    var progress = StudyProgress(runsDone: 0, runsTotal: 0, trialsDone: 0, trialsTotal: 0)
+
+    public init(ledger: Ledger, study: StudyRecord, prepared: PreparedStudy, executor: any TrialExecutor,
+                execution: ExecutionSpec, reporter: ProgressReporter? = nil, owner: Owner = .current,
+                stop: StopRequest = StopRequest(), trialRoot: URL? = nil, workerBinary: String? = nil) {
+        self.ledger = ledger; self.study = study; self.prepared = prepared; self.executor = executor
+        self.execution = execution; self.reporter = reporter; self.owner = owner; self.stop = stop
+        self.trialRoot = trialRoot ?? Coordinator.defaultTrialRoot(ledgerPath: ledger.path)
+        self.workerBinary = workerBinary ?? Coordinator.currentExecutable()
+        retryOn = execution.retryOn.map { Set($0.compactMap(FailureReason.init(rawValue:))) } ?? FailureReason.retriedByDefault
+    }
+
+    /// `<ledger>.trials/` beside the ledger file.
+    public static func defaultTrialRoot(ledgerPath: String) -> URL {
+        let url = URL(fileURLWithPath: ledgerPath).standardizedFileURL
+        return url.deletingPathExtension().appendingPathExtension("trials")
+    }
+
+    static func currentExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    // MARK: Running
+
+    public func run() throws -> RunnerResult {
+        study = try ledger.claimStudy(study.id!, owner: owner)
+        let heartbeat = StudyHeartbeat(ledger: ledger, study: study.id!, owner: owner)
+        heartbeat.start()
+        defer { heartbeat.stop() }
+        try load()
+        try primeDeterministic()
+        reporter?.start(study: study.name, progress: progress)
+        var failure: Error?
+        do { try loop() } catch { failure = error }
+        if let failure {
+            // Leave the study resumable: running attempts keep running (process executors) and are
+            // reattached by the next coordinator; release the claim so it can start at once.
+            try? ledger.releaseStudy(study.id!, owner: owner, status: "running")
+            throw failure
+        }
+        let allDone = runs.allSatisfy(\.done)
+        let status = allDone ? "done" : stop.requested != nil ? "stopped" : "running"
+        try ledger.releaseStudy(study.id!, owner: owner, status: status)
+        ledger.close()
+        result.stopped = allDone ? nil : stop.requested
+        result.progress = try ledger.progress(study: study.id!)
+        reporter?.finish(progress: result.progress, heldElsewhere: 0)
+        return result
+    }
+
+    /// Rebuilds every unfinished run from the ledger.
+    func load() throws {
+        let studyID = study.id!
+        var objectiveByID: [Int64: any Objective] = [:]
+        for o in try ledger.objectives(study: studyID) {
+            guard let index = prepared.spec.objectives.firstIndex(where: { $0.name == o.name }) else {
+                throw StudyError.objectiveMissing(study: study.name, objective: o.name)
+            }
+            objectiveByID[o.id!] = prepared.objectives[index]
+        }
+        let allRuns = try ledger.runs(study: studyID)
+        let trialsByRun = Dictionary(grouping: try ledger.trials(study: studyID), by: \.run)
+        let running = Dictionary(grouping: try ledger.runningAttempts(study: studyID).map(\.1), by: \.trial)
+        let references = Dictionary(grouping: try ledger.references(study: studyID), by: \.objective)
+        let open = allRuns.filter { $0.status != "done" }
+        let defaultBatch = max(1, Int((Double(slots) / Double(max(1, open.count))).rounded(.up)))
+        progress = StudyProgress(runsDone: allRuns.count - open.count, runsTotal: allRuns.count,
+                                 trialsDone: trialsByRun.values.reduce(0) { $0 + $1.filter { $0.state.isFinal }.count },
+                                 trialsTotal: allRuns.reduce(0) { $0 + $1.budget })
+        var reattach: [(AttemptHandle, AttemptSpec)] = []
+        var fresh: [Int64] = []
+        for record in open {
+            guard let objective = objectiveByID[record.objective] else {
+                throw StudyError.badRecord("run \(record.id!) names objective id \(record.objective)")
+            }
+            guard let opt = prepared.spec.optimizers.first(where: { $0.name == record.optimizer }) else {
+                throw StudyError.badRecord("run \(record.id!) names optimizer '\(record.optimizer)', which the spec lacks")
+            }
+            let optimizer = try makeTrialOptimizer(opt.config, dimension: objective.space.dimension, budget: record.budget,
+                                                   seed: record.optimizerSeedValue)
+            let state = RunState(record: record, objective: objective, optimizer: optimizer)
+            if record.status == "pending" {
+                state.record.batch = execution.batch ?? defaultBatch
+                fresh.append(record.id!)
+            }
+            let spec = prepared.spec.objectives.first { $0.name == objective.name }!
+            state.warmPoints = try warmStartPoints(spec, objective, references[record.objective] ?? [])
+            state.trials = trialsByRun[record.id!] ?? []
+            try replay(state)
+            let index = runs.count
+            runs.append(state)
+            // Trials the last coordinator left unfinished.
+            for trial in state.trials where !trial.state.isFinal {
+                if let attempt = running[trial.id!]?.last, let jobID = attempt.jobID ?? (executor.kind == "inprocess" ? "stale-\(attempt.id!)" : nil),
+                   attempt.executor == executor.kind {
+                    let handle = AttemptHandle(executor: attempt.executor, jobID: jobID, host: attempt.host, slot: attempt.slot ?? 0)
+                    inFlight[handle] = InFlight(run: index, number: trial.number, attempt: attempt, handle: handle)
+                    busySlots.insert(handle.slot)
+                    reattach.append((handle, AttemptSpec(label: label(state, trial.number, attempt.number), directory: attempt.directory ?? "")))
+                    if executor.kind != "inprocess" { result.trialsReattached += 1 }
+                } else if let attempt = running[trial.id!]?.last {
+                    // Recorded on another executor (or before its job id was known): cannot be
+                    // reattached here; recorded as interrupted and run again.
+                    try closeAttempt(state, trial.number, attempt, .failed(.interrupted, "its \(attempt.executor) attempt cannot be reattached by the \(executor.kind) executor"))
+                    result.staleTrialsRerun += 1
+                } else if trial.state == .waiting || trial.state == .running {
+                    state.waiting.append(trial.number)
+                }
+            }
+            // Deterministic mode: final trials whose tell waits for an earlier trial.
+            for trial in state.trials where trial.state.isFinal && trial.tellSeq == nil { state.untold.insert(trial.number) }
+        }
+        if !fresh.isEmpty {
+            try ledger.write(study: studyID, owner: owner) { w in
+                for state in runs where fresh.contains(state.record.id!) { try w.startRun(state.record.id!, batch: state.record.batch) }
+            }
+        }
+        if !reattach.isEmpty {
+            try executor.reattach(reattach)
+            if executor.kind == "inprocess" { result.staleTrialsRerun += reattach.count }
+        }
+        for state in runs { try createWarmStarts(state) }
+    }
+
+    /// The points of the references named by `warm_start` (in the order named).
+    func warmStartPoints(_ spec: ObjectiveSpec, _ objective: any Objective, _ references: [ReferenceRecord]) throws -> [[Double]] {
+        try spec.warmStart.map { name in
+            guard let r = references.first(where: { $0.method == name }), let params = r.params else {
+                throw SpecError(file: prepared.spec.source, key: "objectives.warm_start",
+                                "objective '\(spec.name)' has no reference '\(name)' with parameters (references: \(references.map(\.method).joined(separator: ", ")))")
+            }
+            let values = parseParams(params)
+            return objective.space.toUnit(objective.space.names.map { values[$0] ?? .nan }).map { min(1, max(0, $0)) }
+        }
+    }
+
+    /// Re-applies a run's recorded events in order (the ledger is the truth: asks are adopted).
+    func replay(_ state: RunState) throws {
+        enum Event { case ask(Int), tell(Int) }
+        var events: [(Int, Event)] = []
+        for (i, t) in state.trials.enumerated() {
+            guard t.number == i + 1 else {
+                throw StudyError.ledgerGap(run: label(state), expected: i + 1, found: t.number)
+            }
+            events.append((t.askSeq ?? 2 * i, .ask(i)))
+            if let s = t.tellSeq { events.append((s, .tell(i))) }
+        }
+        events.sort { $0.0 < $1.0 }
+        for (seq, event) in events {
+            state.nextSeq = max(state.nextSeq, seq + 1)
+            switch event {
+            case .ask(let i):
+                let t = state.trials[i]
+                guard t.origin == .optimizer else { continue }
+                guard let unit = parseJSONArray(t.unit) else { throw StudyError.badRecord("trial \(t.number) of \(label(state)): unit = \(t.unit)") }
+                try state.optimizer.adopt(unit)
+            case .tell(let i):
+                let t = state.trials[i]
+                let value = t.state == .complete ? t.value : nil
+                if t.origin == .warmStart {
+                    guard let unit = parseJSONArray(t.unit) else { throw StudyError.badRecord("trial \(t.number) of \(label(state)): unit = \(t.unit)") }
+                    try state.optimizer.warmStart(unit, value)
+                } else {
+                    try state.optimizer.tell(t.number - 1 - state.warmCount, value)
+                }
+                state.told += 1
+            }
+        }
+        result.trialsReplayed += state.told
+        if state.told == state.record.budget { state.done = true }
+    }
+
+    /// A run's warm-start trials are created when it first starts.
+    func createWarmStarts(_ state: RunState) throws {
+        guard state.trials.isEmpty, !state.warmPoints.isEmpty else { return }
+        guard state.warmCount < state.record.budget else {
+            throw SpecError(file: prepared.spec.source, key: "objectives.warm_start",
+                            "\(state.warmCount) warm-start points leave nothing of the budget \(state.record.budget) of \(label(state))")
+        }
+        try ledger.write(study: study.id!, owner: owner) { w in
+            for point in state.warmPoints { try appendTrial(state, unit: point, origin: .warmStart, writer: w) }
+        }
+    }
+
+    /// Records a new trial (WAITING) of a run: the ask event.
+    @discardableResult
+    func appendTrial(_ state: RunState, unit: [Double], origin: TrialOrigin, writer w: LedgerWriter) throws -> Int {
+        let space = state.objective.space
+        let x = space.fromUnit(unit)
+        let number = state.trials.count + 1
+        var trial = TrialRecord(run: state.record.id!, number: number, params: jsonObject(names: space.names, values: x),
+                                unit: jsonArray(unit), state: .waiting, started: Date(), askSeq: state.nextSeq, origin: origin)
+        state.nextSeq += 1
+        try w.insert(&trial)
+        state.trials.append(trial)
+        state.waiting.append(number)
+        return number
+    }
+
+    func label(_ state: RunState) -> String {
+        "run \(state.record.id!) (\(state.objective.name) / \(state.record.optimizer) / seed \(state.record.seed))"
+    }
+
+    func label(_ state: RunState, _ number: Int, _ attempt: Int) -> String {
+        "\(study.name)-r\(state.record.id!)-t\(number)-a\(attempt)"
+    }
+
+    /// Whether the run may ask its optimizer for another trial now.
+    func canAsk(_ state: RunState) -> Bool {
+        !state.done && stop.requested == nil && state.trials.count < state.record.budget
+            && state.pending < state.record.batch && state.told >= state.warmCount && state.trials.count >= state.warmCount
+    }
+
+    func loop() throws {
+        var lastStopSeen: StopRequest.Kind?
+        while true {
+            let requested = stop.requested
+            if requested == .cancel && lastStopSeen != .cancel {
+                for handle in inFlight.keys { try? executor.cancel(handle) }
+            }
+            lastStopSeen = requested
+            if requested == nil { try schedule() }
+            if inFlight.isEmpty {
+                if runs.allSatisfy(\.done) || requested != nil { return }
+                if !runs.contains(where: { !$0.waiting.isEmpty || canAsk($0) }) {
+                    throw StudyError.badRecord("study '\(study.name)': no trial can start and none is running (runs: \(runs.filter { !$0.done }.map { label($0) }.joined(separator: "; ")))")
+                }
+                continue
+            }
+            let ended = try executor.wait(timeout: 0.25)
+            if !ended.isEmpty { try ingest(ended) }
+        }
+    }
+
+    /// Fills free slots: waiting trials first (retries, warm starts), then new asks, taking the
+    /// runs in turn. Deterministic mode asks as soon as a run may (see `tellInOrder`).
+    func schedule() throws {
+        var submissions: [(RunState, Int, Int)] = []  // run index, trial number, slot
+        var free = (0..<slots).filter { !busySlots.contains($0) }
+        guard !free.isEmpty, !runs.isEmpty else { return }
+        var asks: [(Int, [Double])] = []
+        var looked = 0
+        var index = roundRobin % runs.count
+        var plannedPending: [Int: Int] = [:]
+        while !free.isEmpty && looked < runs.count {
+            let state = runs[index]
+            var took = false
+            if let number = state.waiting.first {
+                state.waiting.removeFirst()
+                submissions.append((state, number, free.removeFirst()))
+                took = true
+            } else if !execution.deterministic {
+                let extra = plannedPending[index, default: 0]
+                if !state.done && state.trials.count + extra < state.record.budget && state.pending + extra < state.record.batch
+                    && state.told >= state.warmCount && state.trials.count >= state.warmCount {
+                    asks.append((index, try state.optimizer.ask()))
+                    plannedPending[index] = extra + 1
+                    submissions.append((state, -1, free.removeFirst()))
+                    took = true
+                }
+            }
+            if took { looked = 0 } else { looked += 1 }
+            index = (index + 1) % runs.count
+        }
+        roundRobin = index
+        guard !submissions.isEmpty else { return }
+        // Record the asks and the attempts, then start them.
+        var starts: [(RunState, Int, AttemptRecord)] = []
+        var askIterator = asks.makeIterator()
+        try ledger.write(study: study.id!, owner: owner) { w in
+            for (state, n, slot) in submissions {
+                var number = n
+                if number < 0 {
+                    let (_, unit) = askIterator.next()!
+                    number = try appendTrial(state, unit: unit, origin: .optimizer, writer: w)
+                    state.waiting.removeAll { $0 == number }
+                }
+                var trial = state.trials[number - 1]
+                trial.attempts += 1
+                trial.state = .running
+                let directory = executor.kind == "inprocess" ? nil : attemptDirectory(state, number, trial.attempts).path
+                var attempt = AttemptRecord(trial: trial.id!, number: trial.attempts, executor: executor.kind,
+                                            slot: slot, directory: directory, started: Date())
+                try w.insert(&attempt)
+                try w.update(trial)
+                state.trials[number - 1] = trial
+                starts.append((state, number, attempt))
+            }
+        }
+        var jobIDs: [AttemptRecord] = []
+        for (state, number, attempt) in starts {
+            let index = runs.firstIndex { $0 === state }!
+            let spec = try attemptSpec(state, number, attempt)
+            do {
+                let handle = try executor.submit(spec, slot: attempt.slot!)
+                var a = attempt
+                a.jobID = handle.jobID
+                a.host = handle.host
+                inFlight[handle] = InFlight(run: index, number: number, attempt: a, handle: handle)
+                busySlots.insert(handle.slot)
+                if executor.kind != "inprocess" { jobIDs.append(a) }
+            } catch {
+                try ingestOutcome(state, number, attempt, .failed(.submitFailed, String(describing: error)))
+            }
+        }
+        if !jobIDs.isEmpty {
+            try ledger.write(study: study.id!, owner: owner) { w in for a in jobIDs { try w.update(a) } }
+        }
+    }
+
+    func attemptDirectory(_ state: RunState, _ number: Int, _ attempt: Int) -> URL {
+        trialRoot.appendingPathComponent(study.name).appendingPathComponent("r\(state.record.id!)")
+            .appendingPathComponent("t\(number)").appendingPathComponent("a\(attempt)")
+    }
+
+    /// What the executor runs: in-process, the objective itself; otherwise the worker command
+    /// (`mergetune trial eval`) in a fresh attempt directory holding `trial.json`.
+    func attemptSpec(_ state: RunState, _ number: Int, _ attempt: AttemptRecord) throws -> AttemptSpec {
+        let trial = state.trials[number - 1]
+        let objective = state.objective
+        let x = objective.space.fromUnit(parseJSONArray(trial.unit) ?? [])
+        let name = label(state, number, attempt.number)
+        if executor.kind == "inprocess" {
+            return AttemptSpec(label: name, directory: "", inProcess: { TrialWorker.evaluate(objective, x) })
+        }
+        let dir = URL(fileURLWithPath: attempt.directory!)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let spec = prepared.spec.objectives.first { $0.name == objective.name }!
+        try TrialWorker.writeTrialFile(TrialFile(objective: spec, params: x, study: study.name, run: state.record.id!, trial: number,
+                                                 attempt: attempt.number, seed: state.record.seed), to: dir)
+        return AttemptSpec(label: name, directory: dir.path, command: [workerBinary, "trial", "eval", "--dir", dir.path],
+                           environment: execution.env, timeout: execution.timeout)
+    }
+
+    // MARK: Outcomes
+
+    func ingest(_ ended: [(AttemptHandle, AttemptOutcome)]) throws {
+        var finished: [(RunState, Int, AttemptRecord, AttemptOutcome)] = []
+        for (handle, outcome) in ended {
+            guard let f = inFlight.removeValue(forKey: handle) else { continue }
+            busySlots.remove(handle.slot)
+            finished.append((runs[f.run], f.number, f.attempt, outcome))
+        }
+        guard !finished.isEmpty else { return }
+        for (state, number, attempt, outcome) in finished { try ingestOutcome(state, number, attempt, outcome) }
+    }
+
+    /// Records how an attempt ended, decides retry or final, and tells the optimizer (after
+    /// the commit) when the order allows.
+    func ingestOutcome(_ state: RunState, _ number: Int, _ attempt: AttemptRecord, _ outcome: AttemptOutcome) throws {
+        var trial = state.trials[number - 1]
+        var a = attempt
+        let now = Date()
+        a.finished = now
+        a.seconds = outcome.seconds ?? now.timeIntervalSince(attempt.started)
+        a.exitCode = outcome.exitCode.map(Int.init)
+        a.signal = outcome.signal.map(Int.init)
+        if let host = outcome.host { a.host = host }
+        a.detail = outcome.detail
+        var value = outcome.value
+        var failure = outcome.failure
+        if let v = value, !v.isFinite { value = nil; failure = .nonFinite }
+        if value == nil && failure == nil { failure = .noOutput }
+        a.state = value != nil ? .complete : .fail
+        a.reason = failure?.rawValue
+        result.trialsEvaluated += 1
+        var final = false
+        if let value {
+            trial.state = .complete
+            trial.value = value
+            trial.error = nil
+            if let extras = outcome.extras, !extras.isEmpty {
+                let names = extras.keys.sorted()
+                trial.extras = jsonObject(names: names, values: names.map { extras[$0]! })
+            }
+            final = true
+        } else if let reason = failure {
+            let retriesUsed = try retriesSpent(trial, excluding: a)
+            if FailureReason.alwaysRerun.contains(reason) {
+                trial.state = .waiting
+            } else if retryOn.contains(reason) && retriesUsed < execution.retries && stop.requested == nil {
+                trial.state = .waiting
+            } else {
+                trial.state = .fail
+                trial.value = nil
+                trial.error = "\(reason.rawValue)" + (outcome.detail.map { ": \($0)" } ?? "")
+                final = true
+            }
+        }
+        if final {
+            trial.finished = now
+            trial.seconds = a.seconds
+        }
+        // Which tells happen now: on arrival, or in ask order (deterministic).
+        var tells: [Int] = []
+        state.trials[number - 1] = trial
+        if final {
+            state.untold.insert(number)
+            tells = nextTells(state)
+        }
+        let tellSeqs = tells.map { n -> (Int, Int) in defer { state.nextSeq += 1 }; return (n, state.nextSeq) }
+        for (n, seq) in tellSeqs { state.trials[n - 1].tellSeq = seq }
+        let runDone = state.told + tells.count == state.record.budget
+        try ledger.write(study: study.id!, owner: owner) { w in
+            try w.update(a)
+            for (n, _) in tellSeqs where n != number { try w.update(state.trials[n - 1]) }
+            try w.update(state.trials[number - 1])
+            if runDone { try w.finishRun(state.record.id!) }
+        }
+        if trial.state == .waiting { state.waiting.append(number) }
+        // Committed: now the optimizer hears of it.
+        for n in tells {
+            state.untold.remove(n)
+            let t = state.trials[n - 1]
+            let v = t.state == .complete ? t.value : nil
+            if t.origin == .warmStart {
+                try state.optimizer.warmStart(parseJSONArray(t.unit)!, v)
+            } else {
+                try state.optimizer.tell(n - 1 - state.warmCount, v)
+            }
+            state.told += 1
+            progress.trialsDone += 1
+            reporter?.trialFinished()
+            if execution.deterministic { try askDeterministic(state) }
+        }
+        if runDone {
+            state.done = true
+            progress.runsDone += 1
+            result.runsCompleted += 1
+            reporter?.runFinished(label(state))
+        }
+    }
+
+    /// Retries already spent on a trial: its earlier failed attempts whose reason used one.
+    func retriesSpent(_ trial: TrialRecord, excluding current: AttemptRecord) throws -> Int {
+        guard trial.attempts > 1 else { return 0 }
+        return try ledger.attempts(trial: trial.id!).filter { a in
+            a.number != current.number && a.state == .fail
+                && !(a.reason.flatMap(FailureReason.init(rawValue:)).map(FailureReason.alwaysRerun.contains) ?? false)
+        }.count
+    }
+
+    /// The trials to tell now: the new one on arrival, or (deterministic) every final trial
+    /// whose predecessors have all been told.
+    func nextTells(_ state: RunState) -> [Int] {
+        if !execution.deterministic {
+            // Warm starts are told together, in order, before the first ask.
+            if state.told < state.warmCount {
+                var out: [Int] = []
+                var n = state.told + 1
+                while n <= state.warmCount, state.untold.contains(n) { out.append(n); n += 1 }
+                return out
+            }
+            return state.untold.sorted().filter { $0 > state.warmCount }
+        }
+        var out: [Int] = []
+        var n = state.told + 1
+        while state.untold.contains(n) { out.append(n); n += 1 }
+        return out
+    }
+
+    /// Deterministic mode: after each tell the run asks at once (if it may), whether or not a
+    /// slot is free, so the ask/tell sequence depends on the spec alone.
+    func askDeterministic(_ state: RunState) throws {
+        while canAsk(state) {
+            let unit = try state.optimizer.ask()
+            try ledger.write(study: study.id!, owner: owner) { w in try appendTrial(state, unit: unit, origin: .optimizer, writer: w) }
+        }
+    }
+
+    /// Ends an attempt found at startup that cannot be reattached.
+    func closeAttempt(_ state: RunState, _ number: Int, _ attempt: AttemptRecord, _ outcome: AttemptOutcome) throws {
+        var a = attempt
+        a.state = .fail
+        a.reason = outcome.failure?.rawValue
+        a.detail = outcome.detail
+        a.finished = Date()
+        var trial = state.trials[number - 1]
+        trial.state = .waiting
+        try ledger.write(study: study.id!, owner: owner) { w in
+            try w.update(a)
+            try w.update(trial)
+        }
+        state.trials[number - 1] = trial
+        state.waiting.append(number)
+    }
+}
+
+extension Coordinator {
+    /// Deterministic mode: the first asks of every run happen before the loop starts.
+    func primeDeterministic() throws {
+        guard execution.deterministic else { return }
+        for state in runs where state.told >= state.warmCount { try askDeterministic(state) }
+    }
+}
+
+/// Refreshes the coordinator's heartbeat every few seconds so that coordinators on other hosts
+/// can tell it is alive (on this host the pid is checked instead).
+final class StudyHeartbeat: @unchecked Sendable {
+    let ledger: Ledger
+    let study: Int64
+    let owner: Owner
+    let interval: TimeInterval
+    private let lock = NSLock()
+    private var stopped = false
+
+    init(ledger: Ledger, study: Int64, owner: Owner, interval: TimeInterval = 30) {
+        self.ledger = ledger; self.study = study; self.owner = owner; self.interval = interval
+    }
+
+    func start() {
+        let t = Thread { [self] in
+            var last = Date()
+            while !isStopped {
+                Thread.sleep(forTimeInterval: 0.2)
+                if Date().timeIntervalSince(last) >= interval {
+                    try? ledger.heartbeat(study: study, owner: owner)
+                    last = Date()
+                }
+            }
+        }
+        t.start()
+    }
+
+    var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+    func stop() { lock.lock(); stopped = true; lock.unlock() }
+}

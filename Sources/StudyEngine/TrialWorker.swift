@@ -1,0 +1,85 @@
+import Foundation
+import Executors
+
+/// What a process executor's worker needs to evaluate one attempt of a built-in objective
+/// (surrogate, analytic, testbed): `trial.json` in the attempt directory.
+public struct TrialFile: Codable, Sendable, Equatable {
+    public var objective: ObjectiveSpec
+    /// Parameter values, in the objective's parameter order.
+    public var params: [Double]
+    public var study: String
+    public var run: Int64
+    public var trial: Int
+    public var attempt: Int
+    public var seed: Int
+}
+
+/// The worker side of the attempt-file protocol for built-in objectives (`mergetune trial eval
+/// --dir DIR`): reads DIR/trial.json, evaluates, writes DIR/result.json. The supervisor around
+/// it enforces the timeout and writes exit.json (docs/executors.md).
+public enum TrialWorker {
+    public static let trialFileName = "trial.json"
+
+    /// Evaluates in this process (the in-process executor, and the worker command).
+    public static func evaluate(_ objective: any Objective, _ x: [Double]) -> AttemptOutcome {
+        let clock = ContinuousClock.now
+        var outcome: AttemptOutcome
+        do {
+            let (v, extras) = try objective.evaluateWithExtras(x)
+            outcome = v.isFinite ? AttemptOutcome(value: v, extras: extras)
+                                 : .failed(.nonFinite, ObjectiveError.nonFinite(v).description)
+        } catch {
+            outcome = .failed(.objectiveError, String(describing: error))
+        }
+        let elapsed = ContinuousClock.now - clock
+        outcome.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return outcome
+    }
+
+    public static func writeTrialFile(_ file: TrialFile, to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try atomicWrite(try encoder.encode(file), to: directory.appendingPathComponent(trialFileName))
+    }
+
+    /// `mergetune trial eval --dir DIR`: the exit status is 0 whenever result.json was written
+    /// (an objective's failure is recorded in it); non-zero only when the worker itself failed.
+    public static func run(directory: URL) throws {
+        let data = try Data(contentsOf: directory.appendingPathComponent(trialFileName))
+        let file = try JSONDecoder().decode(TrialFile.self, from: data)
+        let objective = try ObjectiveFactory.make(file.objective, file: directory.appendingPathComponent(trialFileName).path, key: "objective")
+        let outcome = evaluate(objective, file.params)
+        try writeResult(outcome, to: directory)
+    }
+
+    /// result.json: {"value": number|null, "extras": {...}, "error": "..."}; numbers written so
+    /// that they read back to the same double.
+    public static func writeResult(_ outcome: AttemptOutcome, to directory: URL) throws {
+        var fields: [String] = []
+        fields.append("\"value\": " + (outcome.value.map { "\($0)" } ?? "null"))
+        if let extras = outcome.extras, !extras.isEmpty {
+            fields.append("\"extras\": " + jsonObject(names: extras.keys.sorted(), values: extras.keys.sorted().map { extras[$0]! }))
+        }
+        if outcome.value == nil {
+            let text = (outcome.failure.map { "\($0.rawValue): " } ?? "") + (outcome.detail ?? "")
+            fields.append("\"error\": " + jsonString(text))
+        }
+        try atomicWrite(Data(("{" + fields.joined(separator: ", ") + "}\n").utf8), to: directory.appendingPathComponent("result.json"))
+    }
+
+    /// Writes to a temporary name in the same directory, syncs, then renames into place.
+    static func atomicWrite(_ data: Data, to url: URL) throws {
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        FileManager.default.createFile(atPath: tmp.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: tmp)
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+        try handle.close()
+        if rename(tmp.path, url.path) != 0 { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
+    }
+
+    static func jsonString(_ s: String) -> String {
+        let data = (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
