@@ -168,7 +168,9 @@ public final class Coordinator {
         let running = Dictionary(grouping: try ledger.runningAttempts(study: studyID).map(\.1), by: \.trial)
         let references = Dictionary(grouping: try ledger.references(study: studyID), by: \.objective)
         let open = allRuns.filter { $0.status != "done" }
-        let defaultBatch = max(1, Int((Double(slots) / Double(max(1, open.count))).rounded(.up)))
+        // In-process studies compare optimizers: one trial in flight per run keeps their trials
+        // independent of --jobs. Process executors (expensive trials) fill their slots.
+        let defaultBatch = executor.kind == "inprocess" ? 1 : max(1, Int((Double(slots) / Double(max(1, open.count))).rounded(.up)))
         progress = StudyProgress(runsDone: allRuns.count - open.count, runsTotal: allRuns.count,
                                  trialsDone: trialsByRun.values.reduce(0) { $0 + $1.filter { $0.state.isFinal }.count },
                                  trialsTotal: allRuns.reduce(0) { $0 + $1.budget })
@@ -332,6 +334,7 @@ public final class Coordinator {
                 }
                 continue
             }
+            reporter?.status(running: inFlight.count, waiting: runs.reduce(0) { $0 + $1.waiting.count })
             let ended = try executor.wait(timeout: 0.25)
             if !ended.isEmpty { try ingest(ended) }
         }
@@ -468,7 +471,7 @@ public final class Coordinator {
         if value == nil && failure == nil { failure = .noOutput }
         a.state = value != nil ? .complete : .fail
         a.reason = failure?.rawValue
-        result.trialsEvaluated += 1
+        if failure != .interrupted { result.trialsEvaluated += 1 }
         var final = false
         if let value {
             trial.state = .complete

@@ -15,6 +15,7 @@ public final class ProgressReporter: @unchecked Sendable {
     private var study = ""
     private var runsDone = 0, runsTotal = 0, trialsDone = 0, trialsTotal = 0
     private var evaluatedHere = 0
+    private var running = 0, waiting = 0
     private var startTime = Date()
     private var lastDraw = Date.distantPast
 
@@ -38,6 +39,14 @@ public final class ProgressReporter: @unchecked Sendable {
     func trialFinished() {
         lock.lock(); defer { lock.unlock() }
         trialsDone += 1; evaluatedHere += 1
+        if interactive { draw(force: false) }
+    }
+
+    /// Trials in flight (running) and asked but waiting for a slot.
+    func status(running: Int, waiting: Int) {
+        lock.lock(); defer { lock.unlock() }
+        guard running != self.running || waiting != self.waiting else { return }
+        self.running = running; self.waiting = waiting
         if interactive { draw(force: false) }
     }
 
@@ -74,7 +83,7 @@ public final class ProgressReporter: @unchecked Sendable {
         let fraction = trialsTotal == 0 ? 1 : Double(trialsDone) / Double(trialsTotal)
         let filled = Int((fraction * Double(width)).rounded(.down))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        write("\r\u{1b}[2K[\(study)] [\(bar)] \(runsDone)/\(runsTotal) runs  \(trialsDone)/\(trialsTotal) evals  \(Self.duration(elapsed))  ETA \(eta)")
+        write("\r\u{1b}[2K[\(study)] [\(bar)] \(runsDone)/\(runsTotal) runs  \(trialsDone)/\(trialsTotal) evals  \(Self.duration(elapsed))  ETA \(eta)  \(running) running, \(waiting) waiting")
     }
 
     static func duration(_ t: TimeInterval) -> String {

@@ -35,7 +35,7 @@ struct LedgerTests {
         let tables = try ledger.pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name")
         }
-        #expect(tables == ["objectives", "references", "runs", "studies", "trials"])
+        #expect(tables == ["attempts", "meta", "objectives", "references", "runs", "studies", "trials"])
         let mode = try ledger.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
         _ = try seedStudy(ledger)
@@ -78,94 +78,148 @@ struct LedgerTests {
         #expect(try ledger.runs(study: first.id!).count == 3)
     }
 
-    @Test func claimsPendingRunsOnceEachInOrder() throws {
+    @Test func tablesAfterV3() throws {
+        let (ledger, _) = try makeLedger()
+        let tables = try ledger.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name")
+        }
+        #expect(tables == ["attempts", "meta", "objectives", "references", "runs", "studies", "trials"])
+        let version = try ledger.pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'written_by'") }
+        #expect(version == Ledger.writerVersion)
+    }
+
+    @Test func aV2LedgerMigratesToV3WithOneAttemptPerTrialInNumberOrder() throws {
+        let dir = Scratch.directory("ledger-tests")
+        let path = dir.appendingPathComponent("v2.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Ledger.migrator.migrate(queue, upTo: "v2: trials.extras")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO studies (name, spec, created, status) VALUES ('s', '{}', '2026-01-01 00:00:00.000', 'running')")
+                try db.execute(sql: "INSERT INTO objectives (study, name, kind, definition, f_min, f_max) VALUES (1, 'o', 'analytic', '{}', 0, 1)")
+                try db.execute(sql: "INSERT INTO runs (study, objective, optimizer, seed, optimizer_seed, budget, status) VALUES (1, 1, 'random', 0, 0, 3, 'running')")
+                for (n, state) in [(1, "COMPLETE"), (2, "FAIL"), (3, "RUNNING")] {
+                    try db.execute(sql: "INSERT INTO trials (run, number, params, unit, value, state, error, started) VALUES (1, ?, '{}', '[0.5]', ?, ?, ?, '2026-01-01 00:00:00.000')",
+                                   arguments: [n, state == "COMPLETE" ? 0.25 : nil, state, state == "FAIL" ? "boom" : nil])
+                }
+            }
+        }
+        // A read-only open neither migrates nor writes, and reads the v2 trials as v3 ones.
+        let reader = try Ledger(path: path, readOnly: true)
+        let old = try reader.trials(run: 1)
+        #expect(old.map(\.askSeq) == [0, 2, 4] && old.map(\.tellSeq) == [1, 3, nil])
+        let before = try DatabaseQueue(path: path).read { db in try Ledger.migrator.appliedIdentifiers(db) }
+        #expect(!before.contains("v3: coordinator, ask/tell order, attempts"))
+
+        let ledger = try Ledger(path: path)
+        let trials = try ledger.trials(run: 1)
+        #expect(trials.map(\.askSeq) == [0, 2, 4])
+        #expect(trials.map(\.tellSeq) == [1, 3, nil])
+        #expect(trials.allSatisfy { $0.origin == .optimizer && $0.attempts == 1 })
+        let attempts = try trials.map { try ledger.attempts(trial: $0.id!) }
+        #expect(attempts.map { $0.map(\.state) } == [[.complete], [.fail], [.running]])
+        #expect(attempts[1][0].reason == "objective_error" && attempts[1][0].detail == "boom")
+        #expect(try ledger.runs(study: 1)[0].batch == 1)
+    }
+
+    @Test func aLedgerFromANewerVersionIsRefusedAndNotWritten() throws {
+        let (ledger, dir) = try makeLedger()
+        _ = try seedStudy(ledger)
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9: from the future')")
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        for readOnly in [true, false] {
+            #expect(throws: LedgerError.newerSchema(path: path, unknown: ["v9: from the future"])) {
+                _ = try Ledger(path: path, readOnly: readOnly)
+            }
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int == size)
+    }
+
+    @Test func anotherProgramsDatabaseIsRefusedAndGetsNoTables() throws {
+        let dir = Scratch.directory("ledger-tests")
+        let path = dir.appendingPathComponent("foreign.sqlite").path
+        try DatabaseQueue(path: path).write { db in try db.execute(sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)") }
+        #expect(throws: LedgerError.notALedger(path: path)) { _ = try Ledger(path: path) }
+        let tables = try DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        #expect(tables == ["notes"])
+    }
+
+    @Test func readOnlyOpeningDoesNotCreateAFile() throws {
+        let dir = Scratch.directory("ledger-tests")
+        let path = dir.appendingPathComponent("none.sqlite").path
+        #expect(throws: LedgerError.self) { _ = try Ledger(path: path, readOnly: true) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func closingLeavesEveryCommitInTheMainFile() throws {
+        let (ledger, dir) = try makeLedger()
+        _ = try seedStudy(ledger)
+        ledger.close()
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        #expect(wal == 0)
+        // The main file alone (as a user would copy it) has the study.
+        let copy = dir.appendingPathComponent("copy.sqlite").path
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        #expect(try Ledger(path: copy, readOnly: true).studies().map(\.name) == ["s"])
+    }
+
+    @Test func oneCoordinatorPerStudy() throws {
         let (ledger, _) = try makeLedger()
         let study = try seedStudy(ledger)
-        var claimed: [Int64] = []
-        while let claim = try ledger.claimRun(study: study.id!) {
-            #expect(claim.run.status == "running")
-            #expect(claim.run.owner == Owner.current.token)
-            claimed.append(claim.run.id!)
-        }
-        #expect(claimed == [1, 2, 3])
-        // Runs held by this (live) process are not handed out again.
-        #expect(try ledger.claimRun(study: study.id!) == nil)
-    }
-
-    @Test func reclaimsRunsOfADeadOwnerAndDropsItsRunningTrial() throws {
-        let (ledger, _) = try makeLedger()
-        let study = try seedStudy(ledger, runs: 1)
-        let claim = try #require(try ledger.claimRun(study: study.id!, owner: deadOwner))
-        let runID = claim.run.id!
-        var t1 = try ledger.beginTrial(trial(runID, 1), owner: deadOwner)
-        t1.state = .complete; t1.value = 0.25; t1.finished = Date(); t1.seconds = 0.1
-        try ledger.finishTrial(t1, owner: deadOwner)
-        _ = try ledger.beginTrial(trial(runID, 2), owner: deadOwner)  // the process "dies" here
-
-        let again = try #require(try ledger.claimRun(study: study.id!))
-        #expect(again.run.id == runID)
-        #expect(again.staleTrialsRemoved == 1)
-        #expect(again.trials.map(\.number) == [1])
-        #expect(again.trials[0].value == 0.25)
-        #expect(try ledger.trials(run: runID).count == 1)
-    }
-
-    @Test func theDeadOwnerCannotWriteAfterTheRunWasReclaimed() throws {
-        let (ledger, _) = try makeLedger()
-        let study = try seedStudy(ledger, runs: 1)
-        let claim = try #require(try ledger.claimRun(study: study.id!, owner: deadOwner))
-        _ = try #require(try ledger.claimRun(study: study.id!))
-        #expect(throws: LedgerError.lostClaim(run: claim.run.id!)) {
-            _ = try ledger.beginTrial(trial(claim.run.id!, 1), owner: deadOwner)
-        }
-        #expect(throws: LedgerError.lostClaim(run: claim.run.id!)) { try ledger.finishRun(claim.run.id!, owner: deadOwner) }
-    }
-
-    @Test func otherHostsAreJudgedByTheirHeartbeat() throws {
-        let (ledger, _) = try makeLedger(staleAfter: 60)
-        let study = try seedStudy(ledger, runs: 1)
-        let remote = Owner(host: "elsewhere.example", pid: 1, start: 1)
+        let remote = Owner(host: "node7", pid: 42, start: 1)
         let now = Date()
-        _ = try #require(try ledger.claimRun(study: study.id!, owner: remote, now: now))
-        // Fresh heartbeat: still held.
-        #expect(try ledger.claimRun(study: study.id!, now: now.addingTimeInterval(30)) == nil)
-        #expect(try ledger.runsHeldElsewhere(study: study.id!, now: now.addingTimeInterval(30)).count == 1)
-        // Stale heartbeat: reclaimable.
-        #expect(try ledger.claimRun(study: study.id!, now: now.addingTimeInterval(61)) != nil)
+        _ = try ledger.claimStudy(study.id!, owner: remote, now: now)
+        // A live coordinator elsewhere (fresh heartbeat) keeps it; writes by others are refused.
+        #expect(throws: LedgerError.studyBusy(study: "s", owner: remote.description)) {
+            _ = try ledger.claimStudy(study.id!, now: now.addingTimeInterval(30))
+        }
+        #expect(throws: LedgerError.lostStudy("s")) { try ledger.write(study: study.id!) { _ in } }
+        // Its heartbeat goes stale: the study is taken over, and the old coordinator's writes fail.
+        _ = try ledger.claimStudy(study.id!, now: now.addingTimeInterval(301))
+        #expect(throws: LedgerError.lostStudy("s")) { try ledger.write(study: study.id!, owner: remote) { _ in } }
+        try ledger.write(study: study.id!) { w in
+            var t = trial(try ledger.runs(study: study.id!)[0].id!, 1, state: .waiting)
+            try w.insert(&t)
+        }
+        try ledger.releaseStudy(study.id!, status: "running")
+        #expect(try ledger.study(named: "s")?.owner == nil)
+        // A dead coordinator on this host is replaced at once.
+        _ = try ledger.claimStudy(study.id!, owner: deadOwner)
+        _ = try ledger.claimStudy(study.id!)
     }
 
-    @Test func trialNumbersAreUniquePerRun() throws {
+    @Test func attemptsAreKeptBesideEachOther() throws {
         let (ledger, _) = try makeLedger()
-        let study = try seedStudy(ledger, runs: 1)
-        let claim = try #require(try ledger.claimRun(study: study.id!))
-        _ = try ledger.beginTrial(trial(claim.run.id!, 1))
-        #expect(throws: (any Error).self) { _ = try ledger.beginTrial(trial(claim.run.id!, 1)) }
-    }
-
-    @Test func theLastFinishedRunFinishesTheStudy() throws {
-        let (ledger, _) = try makeLedger()
-        let study = try seedStudy(ledger, runs: 2)
-        let a = try #require(try ledger.claimRun(study: study.id!))
-        let b = try #require(try ledger.claimRun(study: study.id!))
-        try ledger.finishRun(a.run.id!)
-        #expect(try ledger.study(named: "s")?.status == "running")
-        try ledger.finishRun(b.run.id!)
-        #expect(try ledger.study(named: "s")?.status == "done")
-        #expect(try ledger.progress(study: study.id!) == StudyProgress(runsDone: 2, runsTotal: 2, trialsDone: 0, trialsTotal: 6))
-    }
-
-    @Test func releasedRunsArePendingAgainWithTheirTrials() throws {
-        let (ledger, _) = try makeLedger()
-        let study = try seedStudy(ledger, runs: 1)
-        let claim = try #require(try ledger.claimRun(study: study.id!))
-        var t = try ledger.beginTrial(trial(claim.run.id!, 1))
-        t.state = .fail; t.error = "boom"; t.finished = Date()
-        try ledger.finishTrial(t)
-        try ledger.releaseRun(claim.run.id!)
-        let again = try #require(try ledger.claimRun(study: study.id!))
-        #expect(again.trials.map(\.state) == [.fail])
-        #expect(again.trials[0].error == "boom")
-        #expect(again.trials[0].value == nil)
+        let study = try seedStudy(ledger)
+        _ = try ledger.claimStudy(study.id!)
+        let run = try ledger.runs(study: study.id!)[0].id!
+        try ledger.write(study: study.id!) { w in
+            var t = trial(run, 1, state: .running)
+            t.askSeq = 0
+            try w.insert(&t)
+            var a1 = AttemptRecord(trial: t.id!, number: 1, executor: "slurm", jobID: "17", host: "node1", slot: 0, started: Date())
+            try w.insert(&a1)
+            a1.state = .fail; a1.reason = "preempted"; a1.finished = Date()
+            try w.update(a1)
+            var a2 = AttemptRecord(trial: t.id!, number: 2, executor: "slurm", jobID: "18", slot: 1, started: Date())
+            try w.insert(&a2)
+        }
+        let t = try ledger.trials(run: run)[0]
+        #expect(try ledger.attempts(trial: t.id!).map(\.reason) == ["preempted", nil])
+        #expect(try ledger.runningAttempts(study: study.id!).map { $0.1.jobID } == ["18"])
+        // Another attempt numbered 2 is a contradiction the schema refuses.
+        #expect(throws: (any Error).self) {
+            try ledger.write(study: study.id!) { w in
+                var dup = AttemptRecord(trial: t.id!, number: 2, executor: "slurm", started: Date())
+                try w.insert(&dup)
+            }
+        }
     }
 
     @Test func ownersRoundTripAndTellLiveFromDead() throws {
@@ -183,23 +237,4 @@ struct LedgerTests {
         #endif
     }
 
-    @Test func concurrentClaimsFromManyOwnersNeverShareARun() throws {
-        let (ledger, dir) = try makeLedger(staleAfter: 3600)
-        let study = try seedStudy(ledger, runs: 40)
-        let path = dir.appendingPathComponent("ledger.sqlite").path
-        // Eight connections (as eight processes would have), each an owner on its own "host"
-        // with a fresh heartbeat, so none may take another's run.
-        let lock = NSLock()
-        nonisolated(unsafe) var claimed: [Int64] = []
-        DispatchQueue.concurrentPerform(iterations: 8) { i in
-            let mine = try! Ledger(path: path, staleAfter: 3600)
-            let owner = Owner(host: "host\(i)", pid: 1, start: 1)
-            while let claim = try! mine.claimRun(study: study.id!, owner: owner) {
-                lock.lock(); claimed.append(claim.run.id!); lock.unlock()
-            }
-        }
-        #expect(claimed.count == 40)
-        #expect(Set(claimed).count == 40)
-        #expect(try ledger.runs(study: study.id!).allSatisfy { $0.status == "running" })
-    }
 }

@@ -72,7 +72,16 @@ func runStudy(_ s: StudySpec, ledgerAt path: String, jobs: Int = 1) throws -> (L
     let prepared = try PreparedStudy.prepare(s)
     let ledger = try Ledger(path: path)
     let study = try StudyStore.open(prepared, in: ledger)
-    return (ledger, try StudyRunner(ledger: ledger, study: study, prepared: prepared, jobs: jobs).run())
+    return (ledger, try coordinate(ledger, study, prepared, slots: jobs))
+}
+
+/// Runs a prepared study with the in-process executor (or the given execution spec).
+func coordinate(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, slots: Int = 1,
+                execution: ExecutionSpec? = nil, stop: StopRequest = StopRequest()) throws -> RunnerResult {
+    var e = execution ?? ExecutionSpec()
+    if e.slots == nil { e.slots = slots }
+    return try Coordinator(ledger: ledger, study: study, prepared: prepared, executor: try ExecutorFactory.make(e),
+                           execution: e, stop: stop).run()
 }
 
 /// A custom objective: score = −(a + b − 1.5)², failing (throwing) where a > 0.9, NaN where b > 0.95.
@@ -266,72 +275,113 @@ struct RunnerTests {
         let prepared = try PreparedStudy(spec: s, objectives: [Bowl()])
         let ledger = try Ledger(path: dir.appendingPathComponent("l.sqlite").path)
         let study = try StudyStore.open(prepared, in: ledger)
-        let result = try StudyRunner(ledger: ledger, study: study, prepared: prepared, jobs: 2).run()
+        let result = try coordinate(ledger, study, prepared, slots: 2)
         #expect(result.studyDone)
         let trials = try ledger.trials(study: study.id!)
         #expect(trials.count == 6 * 30)
         let failed = trials.filter { $0.state == .fail }
         #expect(!failed.isEmpty)
         #expect(failed.allSatisfy { $0.value == nil && $0.error != nil })
-        #expect(failed.contains { $0.error == "boom: out of memory" })
-        #expect(failed.contains { $0.error?.contains("nan") == true })
+        #expect(failed.contains { $0.error == "objective_error: boom: out of memory" })
+        #expect(failed.contains { $0.error?.hasPrefix("non_finite:") == true && $0.error?.contains("nan") == true })
+        // Each failure is an attempt with its reason class.
+        let attempts = try ledger.attempts(study: study.id!)
+        #expect(failed.allSatisfy { attempts[$0.id!]?.map(\.reason) == [$0.error!.components(separatedBy: ":")[0]] })
         // A sum-to-one analysis was made for the two weights: best on the line is −0.25.
         let objective = try ledger.objectives(study: study.id!)[0]
         let analysis = try JSONDecoder().decode(SumToOneAnalysis.self, from: Data(try #require(objective.analysis).utf8))
         #expect(abs(analysis.lineBest - (-0.25)) < 1e-12)
     }
 
-    @Test func resumeReplaysTheLedgerAndRerunsAStaleTrial() throws {
+    @Test func resumeReplaysTheLedgerAndRerunsAnInterruptedAttempt() throws {
         let dir = try tempDirectory()
         let s = try spec(smallSpec, in: dir)
         let (reference, _) = try runStudy(s, ledgerAt: dir.appendingPathComponent("ref.sqlite").path)
 
-        // A "crashed" process: it claimed the first two runs, committed some trials and died
-        // with a trial RUNNING.
+        // A coordinator that died (kill -9): it recorded three trials of the first two runs and
+        // was evaluating the fourth of each in-process.
         let prepared = try PreparedStudy.prepare(s)
         let ledger = try Ledger(path: dir.appendingPathComponent("crash.sqlite").path)
         let study = try StudyStore.open(prepared, in: ledger)
         let dead = Owner(host: Owner.current.host, pid: Int32.max - 11, start: 1)
+        _ = try ledger.claimStudy(study.id!, owner: dead)
         let referenceTrials = try reference.trials(study: study.id!)
-        for _ in 0..<2 {
-            let claim = try #require(try ledger.claimRun(study: study.id!, owner: dead))
-            let recorded = referenceTrials.filter { $0.run == claim.run.id! }
-            for t in recorded.prefix(3) {
-                var copy = t
-                copy.id = nil
-                let begun = try ledger.beginTrial(TrialRecord(run: t.run, number: t.number, params: t.params, unit: t.unit,
-                                                              state: .running, started: t.started), owner: dead)
-                copy.id = begun.id
-                try ledger.finishTrial(copy, owner: dead)
+        try ledger.write(study: study.id!, owner: dead) { w in
+            for run in try ledger.runs(study: study.id!).prefix(2) {
+                try w.startRun(run.id!, batch: 1)
+                let recorded = referenceTrials.filter { $0.run == run.id! }
+                for t in recorded.prefix(4) {
+                    var copy = t
+                    copy.id = nil
+                    if t.number == 4 { copy.state = .running; copy.value = nil; copy.tellSeq = nil }
+                    try w.insert(&copy)
+                    var a = AttemptRecord(trial: copy.id!, number: 1, state: t.number == 4 ? .running : .complete,
+                                          executor: "inprocess", slot: 0, started: t.started)
+                    try w.insert(&a)
+                }
             }
-            _ = try ledger.beginTrial(TrialRecord(run: claim.run.id!, number: 4, params: recorded[3].params,
-                                                  unit: recorded[3].unit, state: .running, started: Date()), owner: dead)
         }
-        let result = try StudyRunner(ledger: ledger, study: study, prepared: prepared, jobs: 3).run()
+        // Another coordinator may not take it while the first is alive; a dead one is replaced.
+        let result = try coordinate(ledger, study, prepared, slots: 3)
         #expect(result.trialsReplayed == 6)
         #expect(result.staleTrialsRerun == 2)
-        #expect(result.trialsEvaluated == 72 - 6)
+        #expect(result.trialsEvaluated == 72 - 6 + 0)
         #expect(try trialKeys(ledger, study: "small") == trialKeys(reference, study: "small"))
+        // The interrupted attempt is kept beside the one that finished the trial.
+        let attempts = try ledger.attempts(study: study.id!)
+        let rerun = attempts.values.filter { $0.count == 2 }
+        #expect(rerun.count == 2)
+        #expect(rerun.allSatisfy { $0[0].reason == "interrupted" && $0[1].state == .complete })
     }
 
-    @Test func aLedgerThatDisagreesWithTheOptimizerStopsTheRun() throws {
+    @Test func aSecondCoordinatorOfARunningStudyIsRefused() throws {
         let dir = try tempDirectory()
         let s = try spec(smallSpec, in: dir)
         let prepared = try PreparedStudy.prepare(s)
         let ledger = try Ledger(path: dir.appendingPathComponent("l.sqlite").path)
         let study = try StudyStore.open(prepared, in: ledger)
-        let dead = Owner(host: Owner.current.host, pid: Int32.max - 13, start: 1)
-        let claim = try #require(try ledger.claimRun(study: study.id!, owner: dead))
-        var t = try ledger.beginTrial(TrialRecord(run: claim.run.id!, number: 1, params: "{}", unit: "[0.5,0.5]",
-                                                  state: .running, started: Date()), owner: dead)
-        t.state = .complete; t.value = 1
-        try ledger.finishTrial(t, owner: dead)
-        #expect(throws: StudyError.self) {
-            _ = try StudyRunner(ledger: ledger, study: study, prepared: prepared).run()
+        // This very process holds it under another token (as a second process would see it).
+        let alive = Owner(host: Owner.current.host, pid: Owner.current.pid, start: Owner.current.start)
+        _ = try ledger.claimStudy(study.id!, owner: alive)
+        let other = Owner(host: "elsewhere", pid: 1, start: 1)
+        #expect(throws: LedgerError.studyBusy(study: "small", owner: alive.description)) {
+            _ = try Coordinator(ledger: ledger, study: study, prepared: prepared, executor: try ExecutorFactory.make(ExecutionSpec()),
+                                execution: ExecutionSpec(), owner: other).run()
         }
-        // Nothing recorded was touched, and the run can be inspected and resumed later.
-        #expect(try ledger.trials(run: claim.run.id!).count == 1)
-        #expect(try ledger.run(id: claim.run.id!)?.status != "done")
+        #expect(try ledger.trials(study: study.id!).isEmpty)
+    }
+
+    @Test func oneSlotPerRunEqualsTheFirstReleaseTrialForTrial() throws {
+        // The first release's sequential runner recorded these trials (Fixtures/sequential-v2.toml).
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let dir = try tempDirectory()
+        let s = try StudySpec.load(fixtures.appendingPathComponent("sequential-v2.toml"))
+        let (ledger, result) = try runStudy(s, ledgerAt: dir.appendingPathComponent("l.sqlite").path, jobs: 2)
+        #expect(result.studyDone)
+        let csv = try String(contentsOf: fixtures.appendingPathComponent("sequential-v2-trials.csv"), encoding: .utf8)
+        var expected: [String] = []
+        for line in csv.split(separator: "\n").dropFirst() {
+            // objective,optimizer,seed,number,"[unit]",value,state
+            let parts = line.components(separatedBy: "\"")
+            let head = parts[0].split(separator: ",").map(String.init)
+            let tail = parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let value = Double(tail[1]).map { "\($0.bitPattern)" } ?? "-"
+            expected.append([head[0], head[1], head[2], head[3], parts[1], value, tail[2]].joined(separator: "|"))
+        }
+        let got = try trialKeys(ledger, study: "sequential-v2").map { k in
+            [k.objective, k.optimizer, "\(k.seed)", "\(k.number)", k.unit, k.value.map { "\($0)" } ?? "-", k.state].joined(separator: "|")
+        }
+        #expect(got.count == expected.count)
+        let sortedExpected = expected.sorted { a, b in
+            let x = a.split(separator: "|"), y = b.split(separator: "|")
+            return (x[0], x[1], Int(x[2])!, Int(x[3])!) < (y[0], y[1], Int(y[2])!, Int(y[3])!)
+        }
+        let firstDifference = zip(got, sortedExpected).first { $0 != $1 }
+        #expect(firstDifference == nil, "first difference: \(String(describing: firstDifference))")
+        #expect(got == expected.sorted { a, b in
+            let x = a.split(separator: "|"), y = b.split(separator: "|")
+            return (x[0], x[1], Int(x[2])!, Int(x[3])!) < (y[0], y[1], Int(y[2])!, Int(y[3])!)
+        })
     }
 
     @Test func relaunchingWithAnotherSpecUnderTheSameNameFails() throws {
@@ -373,15 +423,20 @@ struct MetricsTests {
                                references: [ReferenceRecord(objective: 0, method: "frank", params: "{\"a\":1}", value: 7.5),
                                             ReferenceRecord(objective: 0, method: "oracle", params: nil, value: 9.5)],
                                runs: runs)])
-        while let claim = try ledger.claimRun(study: study.id!) {
-            let v = values[claim.run.optimizer]![claim.run.seed]
-            for (i, value) in v.enumerated() {
-                var t = try ledger.beginTrial(TrialRecord(run: claim.run.id!, number: i + 1, params: "{\"a\":\(i)}", unit: "[0]", state: .running, started: Date()))
-                t.value = value; t.state = value == nil ? .fail : .complete; t.error = value == nil ? "x" : nil
-                try ledger.finishTrial(t)
+        _ = try ledger.claimStudy(study.id!)
+        try ledger.write(study: study.id!) { w in
+            for run in try ledger.runs(study: study.id!) {
+                let v = values[run.optimizer]![run.seed]
+                for (i, value) in v.enumerated() {
+                    var t = TrialRecord(run: run.id!, number: i + 1, params: "{\"a\":\(i)}", unit: "[0]", value: value,
+                                        state: value == nil ? .fail : .complete, error: value == nil ? "x" : nil, started: Date(),
+                                        askSeq: 2 * i, tellSeq: 2 * i + 1, attempts: 1)
+                    try w.insert(&t)
+                }
+                try w.finishRun(run.id!)
             }
-            try ledger.finishRun(claim.run.id!)
         }
+        try ledger.releaseStudy(study.id!, status: "done")
         return ledger
     }
 
@@ -451,7 +506,8 @@ struct MetricsTests {
         let prepared = try PreparedStudy.prepare(try spec(smallSpec, in: dir))
         let ledger = try Ledger(path: dir.appendingPathComponent("p.sqlite").path)
         let study = try StudyStore.open(prepared, in: ledger)
-        _ = try StudyRunner(ledger: ledger, study: study, prepared: prepared, reporter: reporter).run()
+        _ = try Coordinator(ledger: ledger, study: study, prepared: prepared, executor: try ExecutorFactory.make(ExecutionSpec()),
+                            execution: ExecutionSpec(), reporter: reporter).run()
         #expect(lines.count == 1 + 8 + 1)
         #expect(lines.allSatisfy { $0.hasPrefix("[small] ") && $0.hasSuffix("\n") && !$0.contains("\r") })
         #expect(lines[8].contains("8/8 runs, 72/72 evals"))
@@ -465,11 +521,13 @@ struct MetricsTests {
         let prepared = try PreparedStudy.prepare(try spec(smallSpec, in: dir))
         let ledger = try Ledger(path: dir.appendingPathComponent("p.sqlite").path)
         let study = try StudyStore.open(prepared, in: ledger)
-        _ = try StudyRunner(ledger: ledger, study: study, prepared: prepared, reporter: reporter).run()
+        _ = try Coordinator(ledger: ledger, study: study, prepared: prepared, executor: try ExecutorFactory.make(ExecutionSpec()),
+                            execution: ExecutionSpec(), reporter: reporter).run()
         // Redrawn in place (carriage return, erase line), ending with the full bar and a summary line.
         #expect(out.hasPrefix("\r\u{1b}[2K[small] ["))
         #expect(out.contains("[########################] 8/8 runs  72/72 evals"))
         #expect(out.contains("ETA"))
+        #expect(out.contains("0 running, 0 waiting"))
         #expect(out.hasSuffix("\n[small] 8/8 runs done, 72 evaluations in " + out.components(separatedBy: "evaluations in ").last!))
     }
 }
