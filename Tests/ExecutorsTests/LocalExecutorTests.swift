@@ -211,7 +211,6 @@ func attempt(_ script: String, label: String = "t", timeout: Double? = nil, env:
         kill(supervisor, SIGKILL)
         let o = try outcome(of: handle, from: ex)
         #expect(o.failure == .lost && o.detail?.contains("SIGKILL") == true, "\(o)")
-        for _ in 0..<100 where groupExists(pgid) { usleep(10_000) }
         #expect(!groupExists(pgid))
     }
 
