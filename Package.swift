@@ -55,5 +55,7 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
+        // The local executor's tests run the built mergetune binary's `trial supervise`.
+        .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
     ]
 )

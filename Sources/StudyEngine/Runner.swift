@@ -33,13 +33,17 @@ public struct LaunchOptions: Sendable {
 }
 
 public enum ExecutorFactory {
-    /// The executor for a resolved execution spec (the one place that knows the kinds).
-    public static func make(_ e: ExecutionSpec) throws -> any TrialExecutor {
-        let slots = max(1, e.slots ?? 1)
-        switch e.kind {
-        case "inprocess": return InProcessShim(slots: slots)
-        default: throw SpecError(file: "", key: "executor.kind", "executor '\(e.kind)' is not available in this build")
+    /// The executor for a resolved execution spec, built by the executor registry
+    /// (Executors.ExecutorRegistry, the one place that knows the kinds). `supervisor`: the
+    /// mergetune binary that supervises process attempts (default: the running one).
+    public static func make(_ e: ExecutionSpec, supervisor: String? = nil) throws -> any TrialExecutor {
+        var config = ExecutorConfig(kind: e.kind, slots: e.gpus == nil ? max(1, e.slots ?? 1) : nil, gpus: e.gpus,
+                                    env: e.kind == "inprocess" || e.env.isEmpty ? nil : e.env)
+        if let g = e.options["grace"] {
+            guard let x = Double(g) else { throw ExecutorConfigError("grace", "expected seconds, got '\(g)'") }
+            config.grace = x
         }
+        return try ExecutorRegistry.make(config, supervisor: supervisor)
     }
 }
 
@@ -88,7 +92,7 @@ public enum StudyEngine {
                     _ options: LaunchOptions) throws -> RunnerResult {
         // One BLAS thread per worker: OpenBLAS's own threads fight the study's (docs/studies.md).
         let resolved = options.resolve(execution)
-        let executor = try ExecutorFactory.make(resolved)
+        let executor = try ExecutorFactory.make(resolved, supervisor: options.workerBinary)
         let coordinator = Coordinator(ledger: ledger, study: study, prepared: prepared, executor: executor, execution: resolved,
                                       reporter: options.reporter, stop: options.stop, trialRoot: options.trialRoot,
                                       workerBinary: options.workerBinary)

@@ -52,34 +52,16 @@ public enum TrialWorker {
         try writeResult(outcome, to: directory)
     }
 
-    /// result.json: {"value": number|null, "extras": {...}, "error": "..."}; numbers written so
-    /// that they read back to the same double.
+    /// result.json through the attempt-file protocol (doubles read back bit for bit).
     public static func writeResult(_ outcome: AttemptOutcome, to directory: URL) throws {
-        var fields: [String] = []
-        fields.append("\"value\": " + (outcome.value.map { "\($0)" } ?? "null"))
-        if let extras = outcome.extras, !extras.isEmpty {
-            fields.append("\"extras\": " + jsonObject(names: extras.keys.sorted(), values: extras.keys.sorted().map { extras[$0]! }))
-        }
-        if outcome.value == nil {
-            let text = (outcome.failure.map { "\($0.rawValue): " } ?? "") + (outcome.detail ?? "")
-            fields.append("\"error\": " + jsonString(text))
-        }
-        try atomicWrite(Data(("{" + fields.joined(separator: ", ") + "}\n").utf8), to: directory.appendingPathComponent("result.json"))
+        // A non-finite score is written as null without an error (the reader's non_finite);
+        // an objective's error as its text (objective_error).
+        let error = outcome.value == nil && outcome.failure != .nonFinite ? (outcome.detail ?? "failed") : nil
+        try AttemptFiles.writeResult(AttemptFiles.Result(value: outcome.value, extras: outcome.extras, error: error),
+                                     directory: directory.path)
     }
 
-    /// Writes to a temporary name in the same directory, syncs, then renames into place.
     static func atomicWrite(_ data: Data, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        FileManager.default.createFile(atPath: tmp.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: tmp)
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        if rename(tmp.path, url.path) != 0 { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        let data = (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
+        try AttemptFiles.writeAtomically(data, to: url.path)
     }
 }

@@ -17,13 +17,3 @@ struct TrialEval: ParsableCommand {
     }
 }
 
-extension MergeTune {
-    static var trialCommands: [ParsableCommand.Type] { [TrialCommand.self] }
-}
-
-/// Commands that executors run; not for users (hidden from help).
-struct TrialCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "trial", abstract: "Run one attempt of a trial (used by executors).",
-        shouldDisplay: false, subcommands: [TrialEval.self])
-}
