@@ -96,6 +96,8 @@ public struct StudyMetrics {
     /// Effective extremes per objective id: the stored f_min/f_max widened to every recorded value.
     public let extremes: [Int64: (min: Double, max: Double)]
     let trialsByRun: [Int64: [TrialRecord]]
+    /// Every attempt of every trial, by trial id (v3; one per trial for older ledgers).
+    public let attemptsByTrial: [Int64: [AttemptRecord]]
 
     public init(ledger: Ledger, studyName: String) throws {
         let (study, spec) = try StudyStore.spec(of: studyName, in: ledger)
@@ -107,6 +109,7 @@ public struct StudyMetrics {
         let trials = try ledger.trials(study: study.id!)
         let trialsByRun = Dictionary(grouping: trials, by: \.run)
         self.trialsByRun = trialsByRun
+        attemptsByTrial = try ledger.attempts(study: study.id!)
 
         // A surrogate's extremes come from a dense search; an optimizer can land a hair beyond
         // them, so widen them to what was recorded (regret then stays in [0, 1]).
@@ -125,7 +128,7 @@ public struct StudyMetrics {
             let range = e.max - e.min
             var best: Double?
             var points: [CurvePoint] = []
-            for t in trialsByRun[run.id!] ?? [] where t.state != .running {
+            for t in trialsByRun[run.id!] ?? [] where t.state.isFinal {
                 if let v = t.value { best = max(best ?? v, v) }
                 let regret = best.map { range > 0 ? (e.max - $0) / range : 0 } ?? 1
                 points.append(CurvePoint(n: t.number, state: t.state.rawValue, value: t.value, best: best, regret: regret))

@@ -18,9 +18,14 @@ public protocol Objective: Sendable {
     /// The score and sub-scores recorded with it in the trial's `extras` (nil: none). The
     /// runner calls this; the default is `evaluate` without extras.
     func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?)
+    /// Simulated cost of a trial in milliseconds (`delay_ms`): slept before each *trial*, never
+    /// in the launch-time extrema and sum-to-one searches.
+    var trialDelayMs: Int { get }
 }
 
 extension Objective {
+    public var trialDelayMs: Int { 0 }
+
     public func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?) {
         (try evaluate(x), nil)
     }
@@ -43,8 +48,9 @@ public struct AnalyticObjective: Objective {
     public var kind: String { "analytic" }
     public let function: TestFunction
     public let space: SearchSpace
-    /// Milliseconds slept per evaluation, to simulate an expensive objective.
+    /// Milliseconds slept per trial, to simulate an expensive objective.
     public let delayMs: Int
+    public var trialDelayMs: Int { delayMs }
     public var builtInReferences: [ReferenceSpec] { [] }
 
     public init(name: String, function: TestFunction, space: SearchSpace? = nil, delayMs: Int = 0) {
@@ -52,8 +58,7 @@ public struct AnalyticObjective: Objective {
     }
 
     public func evaluate(_ x: [Double]) throws -> Double {
-        if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
-        return -function(x)
+        -function(x)
     }
 
     /// The maximum score is −(published minimum) when the box is the function's own; otherwise

@@ -59,14 +59,17 @@ public enum StudyReport {
             }
         }
         var out = csvLine(["study", "objective", "optimizer", "seed", "run", "number", "state", "value", "error",
-                           "started", "finished", "seconds", "params"] + parameterNames.map { "param_\($0)" }
+                           "attempts", "reason", "started", "finished", "seconds", "params"] + parameterNames.map { "param_\($0)" }
                           + extraNames.map { "extra_\($0)" })
         for (run, objective, t, params) in rows {
-            out += csvLine([m.study.name, objective, run.optimizer, String(run.seed), String(run.id!), String(t.number),
-                            t.state.rawValue, num(t.value), t.error ?? "", isoFormatter.string(from: t.started),
-                            t.finished.map(isoFormatter.string) ?? "", num(t.seconds), t.params]
-                           + parameterNames.map { num(params[$0]) }
-                           + { e in extraNames.map { num(e[$0]) } }(parseParams(t.extras ?? "")))
+            let reason: String = m.attemptsByTrial[t.id!]?.last?.reason ?? ""
+            var fields: [String] = [m.study.name, objective, run.optimizer, String(run.seed), String(run.id!), String(t.number),
+                                    t.state.rawValue, num(t.value), t.error ?? "", String(t.attempts), reason]
+            fields += [isoFormatter.string(from: t.started), t.finished.map(isoFormatter.string) ?? "", num(t.seconds), t.params]
+            fields += parameterNames.map { num(params[$0]) }
+            let extras = parseParams(t.extras ?? "")
+            fields += extraNames.map { num(extras[$0]) }
+            out += csvLine(fields)
         }
         return out
     }

@@ -58,10 +58,10 @@ public struct SurrogateObjective: Objective {
     public let space: SearchSpace
     let rbf: RBFInterpolator
     let delayMs: Int
+    public var trialDelayMs: Int { delayMs }
     public let builtInReferences: [ReferenceSpec]
 
     public func evaluate(_ x: [Double]) throws -> Double {
-        if delayMs > 0 { Thread.sleep(forTimeInterval: Double(delayMs) / 1000) }
         return rbf(x)
     }
 

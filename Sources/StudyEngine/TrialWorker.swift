@@ -23,6 +23,7 @@ public enum TrialWorker {
     /// Evaluates in this process (the in-process executor, and the worker command).
     public static func evaluate(_ objective: any Objective, _ x: [Double]) -> AttemptOutcome {
         let clock = ContinuousClock.now
+        if objective.trialDelayMs > 0 { Thread.sleep(forTimeInterval: Double(objective.trialDelayMs) / 1000) }
         var outcome: AttemptOutcome
         do {
             let (v, extras) = try objective.evaluateWithExtras(x)

@@ -65,7 +65,8 @@ struct JobOptions: ParsableArguments {
 func exitIfStopped(_ result: RunnerResult, _ stop: StopRequest) throws {
     guard result.stopped != nil else { return }
     FileHandle.standardError.write(Data("stopped: running attempts were \(result.stopped == .drain ? "finished" : "cancelled and recorded as such"); `mergetune study resume` continues\n".utf8))
-    throw ExitCode(128 + (stop.signal == 0 ? SIGTERM : stop.signal))
+    // SIGINT gives 130; SIGTERM, SIGUSR1 (`study stop --wait`) and `study stop` give 143.
+    throw ExitCode(128 + (stop.signal == SIGINT ? SIGINT : SIGTERM))
 }
 
 /// Prints how a launch or resume ended, and the summary once the study is complete.
