@@ -55,5 +55,7 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
+        // The Slurm executor; its cluster tests need scripts/slurm-up.sh and the built supervisor.
+        .testTarget(name: "SlurmTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
     ]
 )

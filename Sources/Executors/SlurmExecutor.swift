@@ -121,7 +121,7 @@ public final class ProcessSlurmRunner: SlurmCommandRunner {
 ///     {{command}}       exec '<mergetune>' trial supervise --dir '<dir>' [--timeout T] [--grace G] -- '<argv>'...
 ///
 /// A user template may also use `{{label}}` and `{{directory}}` (shell-quoted). The per-attempt
-/// options (job name, output files, working directory) are `sbatch` arguments, not script lines,
+/// options (job name, output files) are `sbatch` arguments, not script lines,
 /// so any characters in paths are safe.
 public enum SlurmJobScript {
     public static let builtInTemplate = "#!/bin/bash\n{{sbatch}}\n{{setup}}\n{{environment}}\n{{command}}\n"
@@ -267,6 +267,8 @@ public final class SlurmExecutor: TrialExecutor {
     var order: [String] = []
     var interval: Double
     var nextPoll = Date.distantPast
+    /// Poll rounds so far (tests check that status calls are batched: one squeue per round).
+    var pollRounds = 0
 
     public init(config: SlurmConfig, runner: SlurmCommandRunner? = nil,
                 readFiles: @escaping (String) -> AttemptOutcome?) {
@@ -287,7 +289,6 @@ public final class SlurmExecutor: TrialExecutor {
         let dir = attempt.directory as NSString
         // --no-requeue: a preempted or failed job is a failed attempt; the coordinator retries.
         let args = ["--parsable", "--no-requeue", "--job-name=\(attempt.label)",
-                    "--chdir=\(attempt.directory)",
                     "--output=\(dir.appendingPathComponent("slurm-%j.out"))",
                     "--error=\(dir.appendingPathComponent("slurm-%j.err"))", scriptPath]
         let r = try runner.run("sbatch", args)
@@ -350,6 +351,7 @@ public final class SlurmExecutor: TrialExecutor {
     func poll() throws {
         let ids = order
         guard !ids.isEmpty else { nextPoll = Date().addingTimeInterval(interval); return }
+        pollRounds += 1
         var changed = false
         var seen = Set<String>()
         var controllerError: String?
