@@ -7,7 +7,7 @@ struct MergeTune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mergetune",
         abstract: "Find the best coefficients for merging neural-network checkpoints.",
-        subcommands: fusionCommands + landscapeCommands + studyCommands + testbedCommands
+        subcommands: fusionCommands + landscapeCommands + studyCommands + testbedCommands + trialCommands
     )
 }
 
