@@ -271,7 +271,7 @@ public final class SlurmExecutor: TrialExecutor {
     var pollRounds = 0
 
     public init(config: SlurmConfig, runner: SlurmCommandRunner? = nil,
-                readFiles: @escaping (String) -> AttemptOutcome?) {
+                readFiles: @escaping (String) -> AttemptOutcome? = { AttemptFiles.outcome(directory: $0) }) {
         self.config = config
         self.runner = runner ?? ProcessSlurmRunner(binDir: config.binDir)
         self.readFiles = readFiles
