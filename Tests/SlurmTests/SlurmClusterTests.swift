@@ -58,7 +58,7 @@ func valueWorker(_ dir: String, sleep: Double = 0) -> [String] {
     ["/bin/sh", "-c", "sleep \(sleep); printf '{\"value\": %s, \"extras\": {\"acc\": 0.5}}' \"$MT_VALUE\" > \"$1/result.tmp\" && mv \"$1/result.tmp\" \"$1/result.json\"", "sh", dir]
 }
 
-@Suite(.serialized, .enabled(if: SlurmCluster.up, "needs the local Slurm cluster: bash scripts/slurm-up.sh"))
+@Suite(.enabled(if: SlurmCluster.up, "needs the local Slurm cluster: bash scripts/slurm-up.sh"))
 struct SlurmClusterTests {
     func executor(slots: Int = 4, runner: SlurmCommandRunner? = nil, lostAfter: Double = 30) -> SlurmExecutor {
         SlurmExecutor(config: SlurmConfig(slots: slots, mergetune: SlurmCluster.mergetune, grace: 1,
