@@ -37,11 +37,15 @@ public struct SlurmConfig: Sendable, Equatable {
     public var filesAfter: Double
     /// Directory holding sbatch, squeue, sacct, scancel; nil: found on PATH.
     public var binDir: String?
+    /// Environment additions for every attempt (the attempt's own override them).
+    public var environment: [String: String]
 
     public init(slots: Int, mergetune: String, partition: String? = nil, gres: String? = nil, time: String? = nil,
                 account: String? = nil, cpusPerTask: Int? = nil, mem: String? = nil, extra: [String] = [],
                 template: String? = nil, grace: Double? = nil, pollInitial: Double = 1, pollMax: Double = 30,
-                lostAfter: Double = 60, filesAfter: Double = 10, binDir: String? = nil) {
+                lostAfter: Double = 60, filesAfter: Double = 10, binDir: String? = nil,
+                environment: [String: String] = [:]) {
+        self.environment = environment
         self.slots = slots; self.mergetune = mergetune; self.partition = partition; self.gres = gres
         self.time = time; self.account = account; self.cpusPerTask = cpusPerTask; self.mem = mem
         self.extra = extra; self.template = template; self.grace = grace; self.pollInitial = pollInitial
@@ -156,7 +160,7 @@ public enum SlurmJobScript {
         for line in config.extra {
             if line.trimmingCharacters(in: .whitespaces).hasPrefix("#SBATCH") { directives.append(line) } else { setup.append(line) }
         }
-        let environment = attempt.environment.sorted { $0.key < $1.key }.map { "export \($0.key)=\(quote($0.value))" }
+        let environment = config.environment.merging(attempt.environment) { _, mine in mine }.sorted { $0.key < $1.key }.map { "export \($0.key)=\(quote($0.value))" }
         var supervise = [config.mergetune, "trial", "supervise", "--dir", attempt.directory]
         if let t = attempt.timeout { supervise += ["--timeout", "\(t)"] }
         if let g = config.grace { supervise += ["--grace", "\(g)"] }

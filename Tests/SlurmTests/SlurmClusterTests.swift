@@ -185,6 +185,26 @@ struct SlurmClusterTests {
         #expect(Date().timeIntervalSince(start) < 20)
     }
 
+    @Test func jobPurgedFromTheQueueIsReportedFromAccounting() throws {
+        // A job without the supervisor (so no exit.json), ended and gone from squeue (MinJobAge):
+        // only sacct knows how it ended.
+        let dir = Scratch.directory("slurm-purged").path
+        let r = try SlurmCluster.run("sbatch", ["--parsable", "--output=/dev/null", "--wrap", "exit 3"])
+        let id = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(r.status == 0 && Int(id) != nil, "\(r.stderr)")
+        let deadline = Date().addingTimeInterval(40)
+        while try !SlurmCluster.state(id).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.5) }
+        #expect(try SlurmCluster.state(id).isEmpty, "job \(id) still in squeue")
+        let runner = CountingRunner()
+        let exec = executor(runner: runner)
+        try exec.reattach([(AttemptHandle(executor: "slurm", jobID: id, slot: 0), AttemptSpec(label: "purged", directory: dir))])
+        let o = try #require(try collect(exec, 1)[id]?.1)
+        #expect(o.failure == .exitCode, "\(o)")
+        #expect(o.exitCode == 3)
+        #expect(o.detail?.contains("no exit.json") == true)
+        #expect(runner.count("sacct") >= 1)
+    }
+
     @Test func manyJobsArePolledInBatches() throws {
         let runner = CountingRunner()
         let n = 24

@@ -201,3 +201,37 @@ final class ScriptedSlurm: SlurmCommandRunner, @unchecked Sendable {
         #expect(exec.interval == 0.05)
     }
 }
+
+@Suite struct SlurmRegistryTests {
+    @Test func registryBuildsTheSlurmExecutorFromItsKeys() throws {
+        let json = ##"{"kind": "slurm", "slots": 8, "partition": "gpu", "gres": "gpu:1", "time": "1:00:00", "account": "proj", "cpus_per_task": 4, "mem": "16G", "extra": ["#SBATCH --qos=high", "module load cuda"], "env": {"A": "1"}, "grace": 3}"##
+        let config = try JSONDecoder().decode(ExecutorConfig.self, from: Data(json.utf8))
+        #expect(config.cpusPerTask == 4)
+        let exec = try #require(try ExecutorRegistry.make(config, supervisor: "/bin/true") as? SlurmExecutor)
+        #expect(exec.kind == "slurm")
+        #expect(exec.slots == 8)
+        #expect(exec.config == SlurmConfig(slots: 8, mergetune: "/bin/true", partition: "gpu", gres: "gpu:1", time: "1:00:00",
+                                           account: "proj", cpusPerTask: 4, mem: "16G",
+                                           extra: ["#SBATCH --qos=high", "module load cuda"], grace: 3, environment: ["A": "1"]))
+        // The executor's env is in the script; the attempt's own wins on a clash.
+        let script = try SlurmJobScript.render(AttemptSpec(label: "l", directory: "/d", command: ["x"], environment: ["A": "2", "B": "3"]),
+                                               config: exec.config)
+        #expect(script.contains("export A=2\nexport B=3\n"))
+    }
+
+    @Test(arguments: [
+        (ExecutorConfig(kind: "slurm", gpus: [0]), "executor.gpus: not used by the slurm executor; remove it"),
+        (ExecutorConfig(kind: "local", partition: "gpu"), "executor.partition: not used by the local executor; remove it"),
+        (ExecutorConfig(kind: "inprocess", cpusPerTask: 2), "executor.cpus_per_task: not used by the inprocess executor; remove it"),
+        (ExecutorConfig(kind: "slurm", partition: "gpu\necho pwned"), "executor.partition: 'gpu\necho pwned' is not one Slurm option value (no spaces or newlines; leave the key out for Slurm's default)"),
+        (ExecutorConfig(kind: "slurm", cpusPerTask: 0), "executor.cpus_per_task: must be at least 1, got 0"),
+        (ExecutorConfig(kind: "slurm", extra: ["a\nb"]), "executor.extra: one line per list item; 'a\nb' contains a newline"),
+        (ExecutorConfig(kind: "slurm", template: "/nonexistent/job.tmpl"), "executor.template: /nonexistent/job.tmpl is not a readable file (give the job-script template's path)"),
+        (ExecutorConfig(kind: "slurm", supervisor: "/nonexistent/mergetune"), "executor.supervisor: /nonexistent/mergetune is not an executable file (give the mergetune binary, as the nodes see it)"),
+    ])
+    func badKeysAreNamed(_ config: ExecutorConfig, _ message: String) {
+        do { _ = try ExecutorRegistry.make(config); Issue.record("no error for \(config)") } catch {
+            #expect("\(error)" == message)
+        }
+    }
+}
