@@ -95,12 +95,12 @@ FLUSH PRIVILEGES;
 SQL
 
 # --- config -------------------------------------------------------------------------------
-changed=0
+changed=""
 write_conf() { # path mode content: rewrites only on change, so a rerun leaves running daemons be
     local path=$1 mode=$2 content=$3
     if [ ! -f "$path" ] || [ "$(cat "$path")" != "$content" ]; then
         printf '%s\n' "$content" > "$path.tmp"; chmod "$mode" "$path.tmp"; chown root:root "$path.tmp"
-        mv "$path.tmp" "$path"; changed=1
+        mv "$path.tmp" "$path"; changed="$changed $(basename "$path")"
     fi
 }
 
@@ -155,13 +155,21 @@ SlurmdTimeout=30
 MessageTimeout=10
 Waittime=0
 OverTimeLimit=0
+# Preemption for the tests of PREEMPTED: a job of partition low is cancelled (state PREEMPTED)
+# when a job of the higher-tier partition debug needs its CPUs. Nothing outranks debug, so its
+# jobs are never preempted. (PreemptMode=OFF on debug would also turn off its OverSubscribe.)
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
 $NODE State=UNKNOWN
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8"
+PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8 PriorityTier=2
+PartitionName=low Nodes=$HOST MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=CANCEL"
 
 # --- Slurm daemons -------------------------------------------------------------------------
-if [ "$changed" = 1 ]; then
-    # New config: daemons started with the old one are restarted.
-    for d in slurmd slurmctld slurmdbd; do
+if [ -n "$changed" ]; then
+    # New config: daemons started with the old one are restarted (slurmdbd only for its own).
+    daemons="slurmd slurmctld"
+    [[ "$changed" == *slurmdbd.conf* ]] && daemons="$daemons slurmdbd"
+    for d in $daemons; do
         if running "$RUN_DIR/$d.pid"; then
             log "config changed: restarting $d"
             kill "$(cat "$RUN_DIR/$d.pid")"
@@ -204,4 +212,4 @@ esac
 node_idle() { case "$(state)" in idle*|mix*|alloc*) return 0 ;; *) return 1 ;; esac; }
 wait_for 30 "node $HOST (state: $(state))" node_idle
 wait_for 30 "sacct" sacct -n -X -S now-1minutes
-log "ready: node $HOST $(state), partition debug, cluster $CLUSTER, accounting up"
+log "ready: node $HOST $(state), partitions debug (default) and low (preemptible), cluster $CLUSTER, accounting up"

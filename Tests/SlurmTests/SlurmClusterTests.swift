@@ -80,8 +80,8 @@ struct SlurmClusterTests {
         return got
     }
 
-    func waitRunning(_ id: String) throws {
-        let deadline = Date().addingTimeInterval(20)
+    func waitRunning(_ id: String, limit: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(limit)
         while try SlurmCluster.state(id) != "RUNNING" && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(try SlurmCluster.state(id) == "RUNNING")
     }
@@ -203,6 +203,24 @@ struct SlurmClusterTests {
         #expect(o.exitCode == 3)
         #expect(o.detail?.contains("no exit.json") == true)
         #expect(runner.count("sacct") >= 1)
+    }
+
+    @Test func preemptedJobIsPreemptedNotCancelled() throws {
+        // scripts/slurm-up.sh: partition low is preemptible (PreemptMode=CANCEL) by the default
+        // partition. The supervisor sees only a SIGTERM; Slurm's PREEMPTED must win.
+        let dir = Scratch.directory("slurm-preempt").path
+        let exec = SlurmExecutor(config: SlurmConfig(slots: 1, mergetune: SlurmCluster.mergetune, partition: "low",
+                                                     extra: ["#SBATCH --exclusive"], grace: 1, pollInitial: 0.2,
+                                                     pollMax: 1, filesAfter: 5))
+        let h = try exec.submit(AttemptSpec(label: "preempt-t1", directory: dir, command: ["/bin/sleep", "60"]), slot: 0)
+        // The exclusive job starts once the other tests' jobs leave the node free.
+        try waitRunning(h.jobID, limit: 60)
+        Thread.sleep(forTimeInterval: 0.3)
+        let r = try SlurmCluster.run("sbatch", ["--parsable", "--output=/dev/null", "--wrap", "sleep 1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try #require(try collect(exec, 1)[h.jobID]?.1)
+        #expect(o.failure == .preempted, "\(o)")
+        #expect(o.detail?.contains("PREEMPTED") == true)
     }
 
     @Test func manyJobsArePolledInBatches() throws {
