@@ -379,9 +379,14 @@ public final class SlurmExecutor: TrialExecutor {
             backoff(changed: changed); return
         }
         let missing = ids.filter { !seen.contains($0) && !isFinal(jobs[$0]!) }
-        if !missing.isEmpty {
+        // Ended per squeue but no exit.json: sacct has the exit code squeue does not show.
+        let needCode = ids.filter { id in
+            guard let job = jobs[id], isFinal(job), job.exitCode == nil else { return false }
+            return !FileManager.default.fileExists(atPath: (job.spec.directory as NSString).appendingPathComponent(AttemptFiles.exitFile))
+        }
+        if !missing.isEmpty || !needCode.isEmpty {
             var accounted = Set<String>()
-            let r = try runner.run("sacct", ["--jobs=\(missing.joined(separator: ","))", "--allocations", "--parsable2",
+            let r = try runner.run("sacct", ["--jobs=\((missing + needCode).joined(separator: ","))", "--allocations", "--parsable2",
                                              "--noheader", "--format=JobID,State,ExitCode,NodeList"])
             if r.status == 0 {
                 for line in r.stdout.split(whereSeparator: \.isNewline) {
@@ -403,6 +408,8 @@ public final class SlurmExecutor: TrialExecutor {
 
     func update(_ job: Job, state: SlurmState, node: String?, exitCode: String?) -> Bool {
         var changed = false
+        // sacct lags behind squeue: a stale "RUNNING" record never undoes a final state.
+        if isFinal(job), !{ if case .final = state { return true }; return false }() { return false }
         if job.state != state {
             job.state = state; changed = true
             if case .final = state, job.finalSince == nil { job.finalSince = Date() }

@@ -155,6 +155,32 @@ final class ScriptedSlurm: SlurmCommandRunner, @unchecked Sendable {
         #expect(try ended("COMPLETED").failure == .missingFile)
     }
 
+    /// squeue shows the final state without an exit code; sacct supplies it (or lags behind).
+    func endedInSqueue(_ state: String, sacct: String?) throws -> (AttemptOutcome, ScriptedSlurm) {
+        let slurm = ScriptedSlurm()
+        let config = SlurmConfig(slots: 1, mergetune: "mergetune", pollInitial: 0.01, pollMax: 0.05, filesAfter: 0.2)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-sq-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let exec = SlurmExecutor(config: config, runner: slurm, readFiles: { _ in nil })
+        let h = try exec.submit(AttemptSpec(label: "x", directory: dir, command: ["true"]), slot: 0)
+        slurm.squeueLines[h.jobID] = "\(h.jobID)|\(state)|n1"
+        if let sacct { slurm.sacctLines[h.jobID] = "\(h.jobID)|\(sacct)|n1" }
+        var all: [(AttemptHandle, AttemptOutcome)] = []
+        for _ in 0..<100 where all.isEmpty { all += try exec.wait(timeout: 0.05) }
+        return (all.first?.1 ?? .failed(.noOutput, "nothing reported"), slurm)
+    }
+
+    @Test func exitCodeOfAJobWithoutFilesComesFromAccounting() throws {
+        let (failed, slurm) = try endedInSqueue("FAILED", sacct: "FAILED|3:0")
+        #expect(failed.failure == .exitCode)
+        #expect(failed.exitCode == 3)
+        #expect(slurm.count("sacct") >= 1)
+        // A lagging accounting record ("RUNNING") does not undo squeue's final word.
+        let (lagging, _) = try endedInSqueue("COMPLETED", sacct: "RUNNING|0:0")
+        #expect(lagging.failure == .missingFile)
+        #expect(lagging.detail?.contains("ended COMPLETED") == true)
+    }
+
     @Test func jobInNeitherQueueNorAccountingIsLostAfterTheGracePeriod() throws {
         let slurm = ScriptedSlurm()
         let config = SlurmConfig(slots: 1, mergetune: "mergetune", pollInitial: 0.01, pollMax: 0.02, lostAfter: 0.3)
