@@ -70,7 +70,7 @@ fi
 mkdir -p /run/mysqld /var/log/mysql; chown mysql:mysql /run/mysqld /var/log/mysql
 if [ ! -d /var/lib/mysql/mysql ]; then
     log "initialising the MariaDB data directory"
-    mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null || die "mariadb-install-db failed"
+    mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/var/log/mysql/install.log 2>&1 || die "mariadb-install-db failed (see /var/log/mysql/install.log)"
 fi
 if mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
     log "MariaDB already running"
