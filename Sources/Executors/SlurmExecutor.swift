@@ -58,6 +58,7 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
     case badTemplate(path: String, problem: String)
     case badOutput(command: String, output: String)
     case unknownHandle(String)
+    case badSlot(String)
 
     public var description: String {
         switch self {
@@ -67,6 +68,8 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
             return "job-script template \(path): \(problem)"
         case let .badOutput(command, output):
             return "\(command) printed no job id: \(output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        case let .badSlot(problem):
+            return "slurm executor: \(problem) (the coordinator submits only to free slots)"
         case let .unknownHandle(id):
             return "Slurm job \(id) is not one of this executor's attempts in flight"
         }
@@ -247,7 +250,6 @@ public final class SlurmExecutor: TrialExecutor {
     let runner: SlurmCommandRunner
     /// Reads an attempt directory's files; nil while `exit.json` is absent.
     let readFiles: (String) -> AttemptOutcome?
-    let host = ProcessInfo.processInfo.hostName
 
     final class Job {
         let handle: AttemptHandle
@@ -256,15 +258,13 @@ public final class SlurmExecutor: TrialExecutor {
         var node: String?
         var exitCode: String?
         var cancelRequested = false
-        /// When Slurm first reported a final state, or the job first went missing from both.
+        /// When Slurm first reported a final state.
         var finalSince: Date?
+        /// When the job was first missing from both squeue and sacct.
         var missingSince: Date?
         /// When a SIGTERM-ended exit.json was first seen while Slurm still showed the job running.
         var filesSeen: Date?
-        let started: Date
-        init(handle: AttemptHandle, spec: AttemptSpec, started: Date) {
-            self.handle = handle; self.spec = spec; self.started = started
-        }
+        init(handle: AttemptHandle, spec: AttemptSpec) { self.handle = handle; self.spec = spec }
     }
 
     var jobs: [String: Job] = [:]
@@ -285,6 +285,10 @@ public final class SlurmExecutor: TrialExecutor {
     public var inFlight: [AttemptHandle] { order.compactMap { jobs[$0]?.handle } }
 
     public func submit(_ attempt: AttemptSpec, slot: Int) throws -> AttemptHandle {
+        guard slot >= 0 && slot < slots else { throw SlurmError.badSlot("slot \(slot) is outside 0..<\(slots)") }
+        if let busy = jobs.values.first(where: { $0.handle.slot == slot }) {
+            throw SlurmError.badSlot("slot \(slot) is busy with Slurm job \(busy.handle.jobID)")
+        }
         let fm = FileManager.default
         try fm.createDirectory(atPath: attempt.directory, withIntermediateDirectories: true)
         let script = try SlurmJobScript.render(attempt, config: config)
@@ -306,7 +310,7 @@ public final class SlurmExecutor: TrialExecutor {
             throw SlurmError.badOutput(command: "sbatch \(scriptPath)", output: r.stdout + r.stderr)
         }
         let handle = AttemptHandle(executor: kind, jobID: id, host: nil, slot: slot)
-        add(Job(handle: handle, spec: attempt, started: Date()))
+        add(Job(handle: handle, spec: attempt))
         return handle
     }
 
@@ -320,7 +324,7 @@ public final class SlurmExecutor: TrialExecutor {
 
     public func reattach(_ attempts: [(AttemptHandle, AttemptSpec)]) throws {
         for (handle, spec) in attempts {
-            add(Job(handle: handle, spec: spec, started: Date()))
+            add(Job(handle: handle, spec: spec))
         }
         nextPoll = .distantPast
     }

@@ -223,8 +223,16 @@ final class ScriptedSlurm: SlurmCommandRunner, @unchecked Sendable {
         let polls = slurm.count("squeue")
         #expect(polls >= 4 && polls <= 9, "\(polls) squeue calls in 2 s")
         #expect(exec.interval == 0.4)
-        _ = try exec.submit(AttemptSpec(label: "y", directory: dir, command: ["true"]), slot: 1)
+        let h2 = try exec.submit(AttemptSpec(label: "y", directory: dir, command: ["true"]), slot: 1)
         #expect(exec.interval == 0.05)
+        // Only free slots take a job.
+        #expect(throws: SlurmError.badSlot("slot 1 is busy with Slurm job \(h2.jobID)")) {
+            try exec.submit(AttemptSpec(label: "z", directory: dir, command: ["true"]), slot: 1)
+        }
+        #expect(throws: SlurmError.badSlot("slot 2 is outside 0..<2")) {
+            try exec.submit(AttemptSpec(label: "z", directory: dir, command: ["true"]), slot: 2)
+        }
+        #expect(slurm.count("sbatch") == 2)
     }
 }
 
