@@ -124,7 +124,8 @@ NODE=$(slurmd -C | head -1)
 # otherwise claim the whole node.
 write_conf "$CONF_DIR/slurm.conf" 644 "# Written by scripts/slurm-up.sh (mergetune test cluster).
 ClusterName=$CLUSTER
-SlurmctldHost=$HOST
+# Loopback addresses: works where the hostname does not resolve (containers, CI machines).
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -160,7 +161,7 @@ OverTimeLimit=0
 # jobs are never preempted. (PreemptMode=OFF on debug would also turn off its OverSubscribe.)
 PreemptType=preempt/partition_prio
 PreemptMode=CANCEL
-$NODE State=UNKNOWN
+$NODE NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8 PriorityTier=2
 PartitionName=low Nodes=$HOST MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=CANCEL"
 
