@@ -35,6 +35,8 @@ public struct SlurmConfig: Sendable, Equatable {
     public var lostAfter: Double
     /// Seconds to wait for exit.json after Slurm reports a job completed (shared file systems lag).
     public var filesAfter: Double
+    /// Seconds between looks at the attempt directories' exit.json (one stat per job in flight).
+    public var fileCheck: Double
     /// Directory holding sbatch, squeue, sacct, scancel; nil: found on PATH.
     public var binDir: String?
     /// Environment additions for every attempt (the attempt's own override them).
@@ -43,13 +45,14 @@ public struct SlurmConfig: Sendable, Equatable {
     public init(slots: Int, mergetune: String, partition: String? = nil, gres: String? = nil, time: String? = nil,
                 account: String? = nil, cpusPerTask: Int? = nil, mem: String? = nil, extra: [String] = [],
                 template: String? = nil, grace: Double? = nil, pollInitial: Double = 1, pollMax: Double = 30,
-                lostAfter: Double = 60, filesAfter: Double = 10, binDir: String? = nil,
+                lostAfter: Double = 60, filesAfter: Double = 10, fileCheck: Double = 1, binDir: String? = nil,
                 environment: [String: String] = [:]) {
         self.environment = environment
         self.slots = slots; self.mergetune = mergetune; self.partition = partition; self.gres = gres
         self.time = time; self.account = account; self.cpusPerTask = cpusPerTask; self.mem = mem
         self.extra = extra; self.template = template; self.grace = grace; self.pollInitial = pollInitial
-        self.pollMax = pollMax; self.lostAfter = lostAfter; self.filesAfter = filesAfter; self.binDir = binDir
+        self.pollMax = pollMax; self.lostAfter = lostAfter; self.filesAfter = filesAfter; self.fileCheck = fileCheck
+        self.binDir = binDir
     }
 }
 
@@ -271,6 +274,7 @@ public final class SlurmExecutor: TrialExecutor {
     var order: [String] = []
     var interval: Double
     var nextPoll = Date.distantPast
+    var nextFileCheck = Date.distantPast
     /// Poll rounds so far (tests check that status calls are batched: one squeue per round).
     var pollRounds = 0
 
@@ -343,12 +347,15 @@ public final class SlurmExecutor: TrialExecutor {
     public func wait(timeout: Double) throws -> [(AttemptHandle, AttemptOutcome)] {
         let deadline = Date().addingTimeInterval(max(0, timeout))
         while true {
-            if Date() >= nextPoll { try poll() }
-            let ended = collect()
+            var look = Date() >= nextFileCheck
+            if Date() >= nextPoll { try poll(); look = true }
+            let ended = collect(readingFiles: look)
+            if look { nextFileCheck = Date().addingTimeInterval(config.fileCheck) }
             if !ended.isEmpty || Date() >= deadline || jobs.isEmpty { return ended }
-            // exit.json is checked often (a stat per job); Slurm is asked only at `nextPoll`.
-            let nap = min(0.25, max(0.01, deadline.timeIntervalSinceNow), max(0.01, nextPoll.timeIntervalSinceNow))
-            Thread.sleep(forTimeInterval: nap)
+            // exit.json is looked at every `fileCheck` seconds (a stat per job in flight; cheap
+            // even on a cluster file system); Slurm is asked only at `nextPoll`.
+            let next = min(nextPoll, nextFileCheck)
+            Thread.sleep(forTimeInterval: min(max(0.01, deadline.timeIntervalSinceNow), max(0.01, next.timeIntervalSinceNow)))
         }
     }
 
@@ -432,11 +439,14 @@ public final class SlurmExecutor: TrialExecutor {
     // MARK: Outcomes
 
     /// Attempts that ended, removed from the in-flight set.
-    func collect() -> [(AttemptHandle, AttemptOutcome)] {
+    func collect(readingFiles: Bool) -> [(AttemptHandle, AttemptOutcome)] {
         var ended: [(AttemptHandle, AttemptOutcome)] = []
         let now = Date()
         for id in order {
-            guard let job = jobs[id], let outcome = outcome(of: job, now: now) else { continue }
+            // Between file checks, only jobs Slurm called ended (or whose SIGTERM ending awaits
+            // Slurm's word) are looked at.
+            guard let job = jobs[id], readingFiles || isFinal(job) || job.filesSeen != nil,
+                  let outcome = outcome(of: job, now: now) else { continue }
             var handle = job.handle
             handle.host = job.node ?? handle.host
             ended.append((handle, outcome))

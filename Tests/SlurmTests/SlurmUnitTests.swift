@@ -31,6 +31,13 @@ final class ScriptedSlurm: SlurmCommandRunner, @unchecked Sendable {
     func count(_ program: String) -> Int { lock.lock(); defer { lock.unlock() }; return calls.filter { $0 == program }.count }
 }
 
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+}
+
 @Suite struct SlurmJobScriptTests {
     func spec(_ dir: String = "/scratch/a b/it's") -> AttemptSpec {
         AttemptSpec(label: "s-r1-t2-a1", directory: dir, command: ["python3", "eval.py", "--x=1 2", "it's"],
@@ -212,8 +219,9 @@ final class ScriptedSlurm: SlurmCommandRunner, @unchecked Sendable {
 
     @Test func backoffGrowsWhileNothingChangesAndResetsOnSubmit() throws {
         let slurm = ScriptedSlurm()
-        let config = SlurmConfig(slots: 2, mergetune: "mergetune", pollInitial: 0.05, pollMax: 0.4)
-        let exec = SlurmExecutor(config: config, runner: slurm, readFiles: { _ in nil })
+        let config = SlurmConfig(slots: 2, mergetune: "mergetune", pollInitial: 0.05, pollMax: 0.4, fileCheck: 0.5)
+        let reads = Counter()
+        let exec = SlurmExecutor(config: config, runner: slurm, readFiles: { _ in reads.add(); return nil })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-backoff-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let h = try exec.submit(AttemptSpec(label: "x", directory: dir, command: ["true"]), slot: 0)
@@ -223,6 +231,8 @@ final class ScriptedSlurm: SlurmCommandRunner, @unchecked Sendable {
         let polls = slurm.count("squeue")
         #expect(polls >= 4 && polls <= 9, "\(polls) squeue calls in 2 s")
         #expect(exec.interval == 0.4)
+        // exit.json is read once per poll round and once per `fileCheck` (0.5 s) in between.
+        #expect(reads.value <= polls + 5, "\(reads.value) file reads in 2 s")
         let h2 = try exec.submit(AttemptSpec(label: "y", directory: dir, command: ["true"]), slot: 1)
         #expect(exec.interval == 0.05)
         // Only free slots take a job.
