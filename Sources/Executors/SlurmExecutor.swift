@@ -62,6 +62,7 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
     case badOutput(command: String, output: String)
     case unknownHandle(String)
     case badSlot(String)
+    case foreignHandle(executor: String, jobID: String)
 
     public var description: String {
         switch self {
@@ -71,6 +72,8 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
             return "job-script template \(path): \(problem)"
         case let .badOutput(command, output):
             return "\(command) printed no job id: \(output.trimmingCharacters(in: .whitespacesAndNewlines))"
+        case let .foreignHandle(executor, jobID):
+            return "slurm executor: cannot reattach attempt \(jobID) of the \(executor) executor (continue the study with the executor it was started with)"
         case let .badSlot(problem):
             return "slurm executor: \(problem) (the coordinator submits only to free slots)"
         case let .unknownHandle(id):
@@ -327,6 +330,9 @@ public final class SlurmExecutor: TrialExecutor {
     }
 
     public func reattach(_ attempts: [(AttemptHandle, AttemptSpec)]) throws {
+        if let other = attempts.first(where: { $0.0.executor != kind }) {
+            throw SlurmError.foreignHandle(executor: other.0.executor, jobID: other.0.jobID)
+        }
         for (handle, spec) in attempts {
             add(Job(handle: handle, spec: spec))
         }

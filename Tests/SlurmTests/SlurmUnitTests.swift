@@ -205,6 +205,14 @@ final class Counter: @unchecked Sendable {
         #expect(got.first?.1.detail?.contains("neither squeue nor sacct") == true)
     }
 
+    @Test func reattachRefusesAnotherExecutorsHandles() throws {
+        let exec = SlurmExecutor(config: SlurmConfig(slots: 1, mergetune: "mergetune"), runner: ScriptedSlurm(), readFiles: { _ in nil })
+        #expect(throws: SlurmError.foreignHandle(executor: "local", jobID: "123/456")) {
+            try exec.reattach([(AttemptHandle(executor: "local", jobID: "123/456", slot: 0), AttemptSpec(label: "x", directory: "/d"))])
+        }
+        #expect(exec.inFlight.isEmpty)
+    }
+
     @Test func controllerDownIsNeverLost() throws {
         let slurm = ScriptedSlurm()
         slurm.squeueFails = true
