@@ -57,5 +57,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
         // The local executor's tests run the built mergetune binary's `trial supervise`.
         .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
+        // The Slurm executor; its cluster tests need scripts/slurm-up.sh and the built supervisor.
+        .testTarget(name: "SlurmTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
     ]
 )

@@ -109,7 +109,7 @@ import Testing
         #expect(local.kind == "local" && local.slots == 3)
         let gpus = try #require(try ExecutorRegistry.make(ExecutorConfig(kind: "local", gpus: [1, 0]), supervisor: Binary.path) as? LocalExecutor)
         #expect(gpus.slots == 2 && gpus.slotEnvironment(0) == ["CUDA_VISIBLE_DEVICES": "1"] && gpus.grace == 10)
-        #expect(ExecutorRegistry.kinds == ["inprocess", "local"])
+        #expect(ExecutorRegistry.kinds == ["inprocess", "local", "slurm"])
     }
 
     @Test func decodesFromJSON() throws {
@@ -118,7 +118,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (ExecutorConfig(kind: "cloud"), "executor.kind: unknown executor 'cloud'; known: inprocess, local"),
+        (ExecutorConfig(kind: "cloud"), "executor.kind: unknown executor 'cloud'; known: inprocess, local, slurm"),
         (ExecutorConfig(kind: "inprocess", slots: 0), "executor.slots: must be at least 1, got 0"),
         (ExecutorConfig(kind: "inprocess", gpus: [0]), "executor.gpus: not used by the inprocess executor; remove it"),
         (ExecutorConfig(kind: "local", gpus: []), "executor.gpus: give at least one GPU index, e.g. [0, 1]"),
