@@ -28,10 +28,13 @@ public struct ExecutorConfig: Codable, Sendable, Equatable {
     /// slurm: a job-script template file with {{sbatch}}, {{setup}}, {{environment}}, {{command}}.
     public var template: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, slots, gpus, env, grace, supervisor, partition, gres, time, account, mem, extra, template
         case cpusPerTask = "cpus_per_task"
     }
+
+    /// Every key of the `[executor]` table an executor reads (a study spec rejects others).
+    public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
 
     public init(kind: String, slots: Int? = nil, gpus: [Int]? = nil, env: [String: String]? = nil,
                 grace: Double? = nil, supervisor: String? = nil, partition: String? = nil, gres: String? = nil,

@@ -437,7 +437,7 @@ public final class Coordinator {
         try TrialWorker.writeTrialFile(TrialFile(objective: spec, params: x, study: study.name, run: state.record.id!, trial: number,
                                                  attempt: attempt.number, seed: state.record.seed), to: dir)
         return AttemptSpec(label: name, directory: dir.path, command: [workerBinary, "trial", "eval", "--dir", dir.path],
-                           environment: execution.env, timeout: execution.timeout)
+                           timeout: execution.timeout)
     }
 
     // MARK: Outcomes

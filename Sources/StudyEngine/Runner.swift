@@ -23,11 +23,12 @@ public struct LaunchOptions: Sendable {
     /// The resolved execution: spec, then overrides.
     func resolve(_ spec: ExecutionSpec) -> ExecutionSpec {
         var e = spec
-        if let k = executor, k != e.kind { e.kind = k; e.options = [:] }
-        if let s = slots { e.slots = s }
+        // Another kind from the command line keeps only the keys every kind shares.
+        if let k = executor, k != e.kind { e.executor = ExecutorConfig(kind: k, slots: e.executor.slots, env: e.executor.env) }
+        if let s = slots { e.executor.slots = s; if e.executor.gpus != nil && s != e.executor.gpus!.count { e.executor.gpus = nil } }
         if let b = batch { e.batch = b }
         if let d = deterministic { e.deterministic = d }
-        if e.slots == nil { e.slots = e.gpus?.count ?? jobs }
+        if e.executor.slots == nil && e.executor.gpus == nil { e.executor.slots = jobs }
         return e
     }
 }
@@ -37,13 +38,7 @@ public enum ExecutorFactory {
     /// (Executors.ExecutorRegistry, the one place that knows the kinds). `supervisor`: the
     /// mergetune binary that supervises process attempts (default: the running one).
     public static func make(_ e: ExecutionSpec, supervisor: String? = nil) throws -> any TrialExecutor {
-        var config = ExecutorConfig(kind: e.kind, slots: e.gpus == nil ? max(1, e.slots ?? 1) : nil, gpus: e.gpus,
-                                    env: e.kind == "inprocess" || e.env.isEmpty ? nil : e.env)
-        if let g = e.options["grace"] {
-            guard let x = Double(g) else { throw ExecutorConfigError("grace", "expected seconds, got '\(g)'") }
-            config.grace = x
-        }
-        return try ExecutorRegistry.make(config, supervisor: supervisor)
+        try ExecutorRegistry.make(e.executor, supervisor: supervisor)
     }
 }
 

@@ -124,14 +124,11 @@ extension ObjectiveSpec {
 /// line). Not part of the study's identity: the same study may be continued on another
 /// executor. Keys and defaults: docs/studies.md, "Executors".
 public struct ExecutionSpec: Codable, Sendable, Equatable {
-    /// "inprocess" (default: threads in the coordinator), "local" (child processes in slots,
-    /// e.g. one per GPU) or "slurm" (one job per attempt).
-    public var kind: String = "inprocess"
-    /// Trials in flight at once, over the whole study (nil: `--jobs`, or one per GPU).
-    public var slots: Int?
-    /// GPU indices, one slot each (local): slot i runs with CUDA_VISIBLE_DEVICES=gpus[i].
-    public var gpus: [Int]?
-    /// Trials in flight per run (nil: ⌈slots / runs⌉, fixed per run when it first starts).
+    /// The executor itself (kind, slots, GPUs, environment, Slurm settings), as the executor
+    /// registry reads it (docs/executors.md). Kind "inprocess" (threads in the coordinator) by default.
+    public var executor = ExecutorConfig(kind: "inprocess")
+    /// Trials in flight per run (nil: 1 in-process, ⌈slots / runs⌉ otherwise; fixed per run
+    /// when it first starts).
     public var batch: Int?
     /// Tell results in ask order (a fast trial's result waits for the earlier ones), so every
     /// optimizer's trials are a function of the spec alone; default false (tell on arrival).
@@ -142,12 +139,12 @@ public struct ExecutionSpec: Codable, Sendable, Equatable {
     public var retryOn: [String]?
     /// Seconds one attempt may run (process executors).
     public var timeout: Double?
-    /// Environment additions for every attempt.
-    public var env: [String: String] = [:]
-    /// Kind-specific settings (slurm: partition, gres, time, account, ...), as strings.
-    public var options: [String: String] = [:]
 
     public init() {}
+
+    public var kind: String { executor.kind }
+    /// The spec's own keys of the `[executor]` table; the others belong to the executor.
+    static let coordinatorKeys = ["batch", "deterministic", "retries", "retry_on", "timeout"]
 }
 
 /// A study spec: what to compare (optimizers), on what (objectives), how often (seeds) and
@@ -332,30 +329,14 @@ extension StudySpec {
                          budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
     }
 
-    static let executorKinds = ["inprocess", "local", "slurm"]
-
     static func parseExecution(_ table: TOMLTable, file: String) throws -> ExecutionSpec {
         var e = ExecutionSpec()
-        let t = TableReader(table: table, file: file, path: "executor")
         func positive(_ k: String) throws -> Int? {
             guard let v = table[k] else { return nil }
             guard let n = v.int, n >= 1 else { throw SpecError(file: file, key: "executor.\(k)", "expected a positive integer") }
             return n
         }
-        e.kind = try t.optionalString("kind") ?? "inprocess"
-        guard executorKinds.contains(e.kind) else {
-            throw SpecError(file: file, key: "executor.kind", "unknown executor '\(e.kind)' (known: \(executorKinds.joined(separator: ", ")))")
-        }
-        e.slots = try positive("slots")
         e.batch = try positive("batch")
-        if let v = table["gpus"] {
-            guard let list = v.array, !list.isEmpty else { throw SpecError(file: file, key: "executor.gpus", "expected a list of GPU indices, e.g. [0, 1, 2, 3]") }
-            e.gpus = try list.enumerated().map { i, g in
-                guard let n = g.int, n >= 0 else { throw SpecError(file: file, key: "executor.gpus[\(i)]", "a GPU index is a non-negative integer") }
-                return n
-            }
-            guard Set(e.gpus!).count == e.gpus!.count else { throw SpecError(file: file, key: "executor.gpus", "a GPU appears twice") }
-        }
         if let v = table["deterministic"] {
             guard let b = v.bool else { throw SpecError(file: file, key: "executor.deterministic", "expected true or false") }
             e.deterministic = b
@@ -377,25 +358,37 @@ extension StudySpec {
             guard let x = number(v), x > 0, x.isFinite else { throw SpecError(file: file, key: "executor.timeout", "expected seconds > 0") }
             e.timeout = x
         }
-        if let v = table["env"] {
-            guard let et = v.table else { throw SpecError(file: file, key: "executor.env", "expected a table like { HF_HOME = \"/scratch/hf\" }") }
-            for k in et.keys {
-                guard let s = et[k]?.string else { throw SpecError(file: file, key: "executor.env.\(k)", "expected a string") }
-                e.env[k] = s
+        // The rest is the executor's own configuration, read by the executor registry's type.
+        var rest: [String: Any] = ["kind": "inprocess"]
+        for k in table.keys.sorted() where !ExecutionSpec.coordinatorKeys.contains(k) {
+            guard ExecutorConfig.keys.contains(k) else {
+                throw SpecError(file: file, key: "executor.\(k)", "unknown key (allowed: \((ExecutionSpec.coordinatorKeys + ExecutorConfig.keys).sorted().joined(separator: ", ")))")
             }
+            rest[k] = try jsonValue(table[k]!, file: file, key: "executor.\(k)")
         }
-        let common = ["kind", "slots", "gpus", "batch", "deterministic", "retries", "retry_on", "timeout", "env"]
-        for k in table.keys.sorted() where !common.contains(k) {
-            let v = table[k]!
-            if let s = v.string { e.options[k] = s }
-            else if let n = v.int { e.options[k] = String(n) }
-            else if let list = v.array { e.options[k] = list.compactMap { $0.string }.joined(separator: "\n") }
-            else { throw SpecError(file: file, key: "executor.\(k)", "expected a string, a number or a list of strings") }
+        do {
+            let data = try JSONSerialization.data(withJSONObject: rest)
+            e.executor = try JSONDecoder().decode(ExecutorConfig.self, from: data)
+        } catch let error as DecodingError {
+            var key = "executor"
+            if case .typeMismatch(_, let c) = error { key += c.codingPath.map { ".\($0.stringValue)" }.joined() }
+            throw SpecError(file: file, key: key, "wrong type: \(error)")
         }
-        if e.kind == "inprocess" && !e.options.isEmpty {
-            throw SpecError(file: file, key: "executor.\(e.options.keys.sorted()[0])", "unknown key for the inprocess executor (allowed: \(common.joined(separator: ", ")))")
+        guard ExecutorRegistry.kinds.contains(e.kind) else {
+            throw SpecError(file: file, key: "executor.kind", "unknown executor '\(e.kind)' (known: \(ExecutorRegistry.kinds.joined(separator: ", ")))")
         }
         return e
+    }
+
+    /// A TOML value as the JSON value a Codable config decodes.
+    static func jsonValue(_ v: TOMLValueConvertible, file: String, key: String) throws -> Any {
+        if let b = v.bool { return b }
+        if let n = v.int { return n }
+        if let x = v.double { return x }
+        if let s = v.string { return s }
+        if let list = v.array { return try list.enumerated().map { try jsonValue($1, file: file, key: "\(key)[\($0)]") } }
+        if let t = v.table { return try Dictionary(uniqueKeysWithValues: t.keys.map { ($0, try jsonValue(t[$0]!, file: file, key: "\(key).\($0)")) }) }
+        throw SpecError(file: file, key: key, "unsupported value")
     }
 
     static func parseObjective(_ table: TOMLTable, file: String, key: String, baseDirectory: URL) throws -> ObjectiveSpec {

@@ -91,8 +91,9 @@ public enum StudyControl {
                 continue
             }
             var e = spec.execution
-            e.kind = kind
-            e.slots = max(1, (items.compactMap { $0.1.slot }.max() ?? 0) + 1)
+            if e.kind != kind { e.executor = ExecutorConfig(kind: kind) }
+            e.executor.slots = max(1, (items.compactMap { $0.1.slot }.max() ?? 0) + 1)
+            e.executor.gpus = nil
             let executor = try ExecutorFactory.make(e)
             let handles = items.map { (_, a) in
                 (AttemptHandle(executor: kind, jobID: a.jobID ?? "", host: a.host, slot: a.slot ?? 0),

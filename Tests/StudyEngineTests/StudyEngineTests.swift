@@ -79,7 +79,7 @@ func runStudy(_ s: StudySpec, ledgerAt path: String, jobs: Int = 1) throws -> (L
 func coordinate(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, slots: Int = 1,
                 execution: ExecutionSpec? = nil, stop: StopRequest = StopRequest()) throws -> RunnerResult {
     var e = execution ?? ExecutionSpec()
-    if e.slots == nil { e.slots = slots }
+    if e.executor.slots == nil { e.executor.slots = slots }
     return try Coordinator(ledger: ledger, study: study, prepared: prepared, executor: try ExecutorFactory.make(e),
                            execution: e, stop: stop).run()
 }
