@@ -102,7 +102,7 @@ public final class StudyRunner: Sendable {
         let space = objective.space
         let optimizer = try OptimizerFactory.make(opt.config, dimension: space.dimension, budget: run.budget,
                                                   seed: run.optimizerSeedValue)
-        // Replay: the fresh optimizer must ask exactly the recorded points, in order.
+        // Replay: the ledger is the truth; the fresh optimizer adopts the recorded points in order.
         for (i, trial) in claim.trials.enumerated() {
             guard trial.number == i + 1 else {
                 throw StudyError.ledgerGap(run: label(run, objective), expected: i + 1, found: trial.number)
@@ -110,12 +110,8 @@ public final class StudyRunner: Sendable {
             guard let recorded = parseJSONArray(trial.unit) else {
                 throw StudyError.badRecord("trial \(trial.number) of \(label(run, objective)): unit = \(trial.unit)")
             }
-            let asked = try optimizer.ask()
-            guard asked.count == recorded.count,
-                  zip(asked, recorded).allSatisfy({ $0.bitPattern == $1.bitPattern }) else {
-                throw StudyError.replayMismatch(run: label(run, objective), number: trial.number, recorded: recorded, asked: asked)
-            }
-            try optimizer.tell(asked, trial.state == .complete ? trial.value : nil)
+            try optimizer.adopt(recorded)
+            try optimizer.tell(i, trial.state == .complete ? trial.value : nil)
         }
         shared.update {
             $0.trialsReplayed += claim.trials.count
@@ -157,7 +153,7 @@ public final class StudyRunner: Sendable {
             trial.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             // Committed before the optimizer hears of it: a crash after this line loses nothing.
             try ledger.finishTrial(trial, owner: owner)
-            try optimizer.tell(unit, value)
+            try optimizer.tell(number - 1, value)  // trial ids count from 0
             shared.update { $0.trialsEvaluated += 1 }
             reporter?.trialFinished()
             number += 1

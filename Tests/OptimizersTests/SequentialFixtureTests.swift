@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import Optimizers
 
-/// The points the sequential optimizers (before pending points: ask, then tell of that point)
-/// handed out, recorded in Fixtures/sequential-points.csv with OPENBLAS_NUM_THREADS=1. Regenerate
+/// The points the sequential optimizers (the protocol before pending points: ask, then tell of
+/// that point) handed out, recorded in Fixtures/sequential-points.csv with OPENBLAS_NUM_THREADS=1. Regenerate
 /// (only to record a deliberate change) with
 /// `MERGETUNE_WRITE_OPT_FIXTURE=$PWD/Tests/OptimizersTests/Fixtures/sequential-points.csv OPENBLAS_NUM_THREADS=1 swift test --filter SequentialFixtureTests`.
 enum SequentialTrace {
@@ -36,7 +36,7 @@ enum SequentialTrace {
         var points: [[Double]] = []
         for i in 0..<c.budget {
             let u = try opt.ask()
-            try opt.tell(u, value(c, i, u))
+            try opt.tell(i, value(c, i, u))
             points.append(u)
         }
         return points
@@ -68,5 +68,39 @@ enum SequentialTrace {
         var lines = ["kind,function,seed,fail_every,trial,point"]
         for c in SequentialTrace.cases { lines += SequentialTrace.csvLines(c, try SequentialTrace.run(c)) }
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    static let fixture = Result { try SequentialTrace.load() }
+
+    /// Strictly sequential use hands out bit-identical points to the sequential protocol's.
+    @Test(arguments: SequentialTrace.cases)
+    func sequentialUseMatchesTheFixture(_ c: SequentialTrace.Case) throws {
+        let recorded = try #require(try Self.fixture.get()[c.key], "no fixture rows for \(c)")
+        let points = try SequentialTrace.run(c)
+        #expect(points.count == recorded.count)
+        for (i, (a, b)) in zip(points, recorded).enumerated() {
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(c) trial \(i): \(a) vs recorded \(b)")
+            if a != b { break }
+        }
+    }
+
+    /// Replaying the first half of a recorded run (adopt each recorded point, tell its value) and
+    /// then asking reproduces the recorded second half.
+    @Test(arguments: SequentialTrace.cases.filter { $0.seed == 1 || $0.failEvery != nil })
+    func adoptReplayContinuesTheRecordedRun(_ c: SequentialTrace.Case) throws {
+        let recorded = try #require(try Self.fixture.get()[c.key], "no fixture rows for \(c)")
+        let opt = try OptimizerFactory.make(OptimizerConfig(kind: c.kind), dimension: c.function.space.dimension,
+                                            budget: c.budget, seed: c.seed)
+        let k = c.budget / 2
+        for i in 0..<k {
+            try opt.adopt(recorded[i])
+            try opt.tell(i, SequentialTrace.value(c, i, recorded[i]))
+        }
+        for i in k..<c.budget {
+            let u = try opt.ask()
+            #expect(u == recorded[i], "\(c) trial \(i) after replaying \(k)")
+            if u != recorded[i] { break }
+            try opt.tell(i, SequentialTrace.value(c, i, u))
+        }
     }
 }

@@ -314,7 +314,11 @@ struct RunnerTests {
         #expect(try trialKeys(ledger, study: "small") == trialKeys(reference, study: "small"))
     }
 
-    @Test func aLedgerThatDisagreesWithTheOptimizerStopsTheRun() throws {
+    // Disabled: optimizers now adopt the ledger's recorded points (the ledger is the truth, see
+    // docs/optimizers.md, "Pending points"), so a recorded point the optimizer would not have asked
+    // no longer stops a run; the lead's coordinator replaces this check.
+    @Test(.disabled("adopt trusts the ledger; the coordinator replaces this check"))
+    func aLedgerThatDisagreesWithTheOptimizerStopsTheRun() throws {
         let dir = try tempDirectory()
         let s = try spec(smallSpec, in: dir)
         let prepared = try PreparedStudy.prepare(s)
