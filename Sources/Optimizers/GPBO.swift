@@ -29,7 +29,7 @@ public struct GPBOSettings: Sendable, Equatable {
 public enum PendingStrategy: String, Sendable, CaseIterable {
     case clMin = "cl_min", clMean = "cl_mean", clMax = "cl_max", kb
     /// The default, chosen by `mergetune-bench batch-gp` (Benchmarks/batch-gp.md).
-    public static let defaultStrategy = PendingStrategy.clMin
+    public static let defaultStrategy = PendingStrategy.kb
 }
 
 /// Bayesian optimization with a Gaussian process and log expected improvement.
