@@ -22,6 +22,11 @@
 #include <gsl/gsl_statistics_double.h>
 #include <gsl/gsl_fit.h>
 
+// OpenBLAS's thread control (libopenblas, linked as GSL's CBLAS); declared here because the
+// OpenBLAS cblas.h would clash with GSL's gsl_cblas.h.
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
 static inline const gsl_rng_type *cgsl_rng_mt19937(void) { return gsl_rng_mt19937; }
 static inline const gsl_qrng_type *cgsl_qrng_sobol(void) { return gsl_qrng_sobol; }
 static inline const gsl_multimin_fdfminimizer_type *cgsl_multimin_bfgs2(void) {

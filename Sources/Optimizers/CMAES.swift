@@ -56,7 +56,11 @@ struct CMAParameters {
 /// so every evaluated point is a genuine draw from the search distribution truncated to the box
 /// and no evaluation is spent on a penalty. Stops (convergence) when σ·max√C_ii < `tolX`, when
 /// a generation's scores are all equal, or when C's condition number exceeds 1e14.
+///
+/// Pending trials: a generation's λ points are handed out as they are asked, without waiting;
+/// the update happens once all λ are told (further asks meanwhile get the driver's fillers).
 struct CMAESSearch: LocalSearch {
+    var honoursRecordedPoints: Bool { true }
     var sigma0 = 0.25
     var popsize: Int? = nil
     var tolX = 1e-3
@@ -93,9 +97,17 @@ struct CMAESSearch: LocalSearch {
                 }
                 xs.append(x); ys.append(y)
             }
-            // Evaluate (each is one ask/tell) and rank by score, best first.
-            var scores = [Double]()
-            for x in xs { scores.append(try oracle.score(x)) }
+            // Evaluate: the whole generation is handed out (one trial per ask), and the update
+            // waits until every one is told. A trial adopted at another point than sampled (a
+            // ledger from a machine that rounds differently) enters the update at its recorded
+            // point, with y recomputed from it.
+            let answers = try oracle.batch(xs)
+            let scores = answers.map(\.value)
+            for k in xs.indices where answers[k].point != xs[k] {
+                xs[k] = answers[k].point
+                ys[k] = zip(xs[k], mean).map { ($0 - $1) / sigma }
+            }
+            // Rank by score, best first.
             let order = scores.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
 
             // Recombination: m ← m + σ·Σ w_i y_{i:λ}.

@@ -7,7 +7,7 @@ public enum OptimizerFactory {
     public static let options: [String: [String]] = [
         "random": [],
         "sobol": ["scramble"],
-        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts"],
+        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending"],
         "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop"],
         "pattern": ["local_budget", "initial_step", "step_tolerance"],
         "powell": ["local_budget", "line_step", "line_tolerance", "ftol"],
@@ -38,6 +38,8 @@ public enum OptimizerFactory {
             s.candidates = try o.int("candidates", default: s.candidates, min: 1)
             s.polishStarts = try o.int("polish_starts", default: s.polishStarts, min: 0)
             s.hyperStarts = try o.int("hyper_starts", default: s.hyperStarts, min: 1)
+            let pending = try o.string("pending", default: s.pending.rawValue, allowed: PendingStrategy.allCases.map(\.rawValue))
+            s.pending = PendingStrategy(rawValue: pending)!
             return GPBO(dimension: dimension, seed: seed, settings: s)
         case "cmaes":
             var search = CMAESSearch()
@@ -114,6 +116,14 @@ struct Options {
             throw OptimizerError.badOption(kind: kind, option: name, reason: "expected a whole number >= \(lower), got \(v)")
         }
         return Int(x)
+    }
+
+    func string(_ name: String, default d: String, allowed: [String]) throws -> String {
+        guard let v = values[name] else { return d }
+        guard case .string(let x) = v, allowed.contains(x) else {
+            throw OptimizerError.badOption(kind: kind, option: name, reason: "expected one of \(allowed.joined(separator: ", ")), got \(v)")
+        }
+        return x
     }
 
     func bool(_ name: String, default d: Bool) throws -> Bool {

@@ -13,8 +13,23 @@ public struct GPBOSettings: Sendable, Equatable {
     public var hyperStarts = 2
     /// Noise variance floor, in standardized score units.
     public var noiseFloor = 1e-6
+    /// How pending trials enter the model (`pending`).
+    public var pending = PendingStrategy.defaultStrategy
 
     public init(dimension: Int) { initialPoints = 2 * dimension + 1 }
+}
+
+/// How GP-BO accounts for trials handed out but not told yet, so that a batch of asks does not
+/// collapse onto one point (Ginsbourger, Le Riche & Carraro, "Kriging is well-suited to
+/// parallelize optimization", 2010). Each pending point enters the model as a fake observation
+/// (a lie) with the hyperparameters fitted on the real data only. Lies are in score units (higher
+/// is better): `cl_min` lies with the lowest real score (pessimistic: pushes the next point
+/// furthest away), `cl_mean` with the mean, `cl_max` with the highest (optimistic); `kb`
+/// (kriging believer) with the model's posterior mean at the point.
+public enum PendingStrategy: String, Sendable, CaseIterable {
+    case clMin = "cl_min", clMean = "cl_mean", clMax = "cl_max", kb
+    /// The default, chosen by `mergetune-bench batch-gp` (Benchmarks/batch-gp.md).
+    public static let defaultStrategy = PendingStrategy.kb
 }
 
 /// Bayesian optimization with a Gaussian process and log expected improvement.
@@ -28,30 +43,41 @@ public struct GPBOSettings: Sendable, Equatable {
 ///   of the best observed points; the best `polishStarts` are polished by Nelder-Mead on the
 ///   box-clamped log EI.
 ///
-/// Determinism: every random choice is seeded from (seed, number of told trials), and the warm
-/// start of the fit at n trials is the fit at n − 1 trials (computed on demand when a fresh
-/// optimizer is only told a history), so `ask()` is a function of seed + history.
+/// - Pending trials: lies (`PendingStrategy`) conditioned on with the real data's θ.
+/// - Warm starts: data (first in the data sequence); each replaces one design point, down to
+///   d + 1 design points.
+///
+/// Determinism: the data sequence is warm starts then told trials in tell order; the fit on its
+/// first n entries is warm-started from the fit on n − 1 (computed on demand, e.g. after a
+/// replay), and the random choices of trial k's ask are seeded from (seed, k). So an ask is a
+/// function of seed + event sequence, and with strictly sequential use (k = n) it is exactly the
+/// sequential optimizer's ask.
 public final class GPBO: Optimizer {
     public let dimension: Int
     public let settings: GPBOSettings
     private let seed: UInt64
-    private var history: TrialHistory
+    private var book: TrialBook
+    private var history: TrialHistory { book.history }
     private var fits: [Int: [Double]] = [:]
-    private var pending: (told: Int, point: [Double])? = nil
 
     public init(dimension: Int, seed: UInt64, settings: GPBOSettings) {
         self.dimension = dimension; self.seed = seed; self.settings = settings
-        history = TrialHistory(dimension: dimension)
+        book = TrialBook(dimension: dimension)
     }
 
-    public func tell(_ point: [Double], _ value: Double?) throws { try history.append(point, value) }
-
     public func ask() throws -> [Double] {
-        let n = history.count
-        if let pending, pending.told == n { return pending.point }
         let x = try nextPoint()
-        pending = (n, x)
+        try book.handOut(x)
         return x
+    }
+
+    public func adopt(_ point: [Double]) throws { try book.handOut(point) }
+    public func tell(_ id: Int, _ value: Double?) throws { try book.tell(id, value) }
+    public func warmStart(_ point: [Double], _ value: Double?) throws { try book.warmStart(point, value) }
+
+    /// Sobol design points before the model (initial_points less one per warm start, at least d + 1).
+    var designSize: Int {
+        max(min(settings.initialPoints, dimension + 1), settings.initialPoints - book.warmStarts)
     }
 
     /// The hyperparameters fitted last (for tests and diagnostics).
@@ -82,8 +108,9 @@ public final class GPBO: Optimizer {
         return (trials.flatMap(\.point), y, y.max()!)
     }
 
+    /// The model is used once the warm starts and the design's worth of trials are told.
     private func usesModel(prefix: Int) -> Bool {
-        prefix >= settings.initialPoints && data(prefix: prefix) != nil
+        prefix >= book.warmStarts + designSize && data(prefix: prefix) != nil
     }
 
     private func fixedStarts() -> [[Double]] {
@@ -127,16 +154,19 @@ public final class GPBO: Optimizer {
         return fits[prefix] ?? fixedStarts()[0]
     }
 
+    /// Trial k's point: design point k until the model is in use (while design results are
+    /// pending, further Sobol points), then the model's.
     private func nextPoint() throws -> [Double] {
-        let n = history.count, d = dimension
-        guard usesModel(prefix: n), let (x, y, best) = data(prefix: n) else { return try designPoint(n) }
+        let k = book.count, n = history.count, d = dimension
+        guard k >= designSize, usesModel(prefix: n), let (x, y, best) = data(prefix: n) else { return try designPoint(k) }
         let th = theta(prefix: n)
-        guard let gp = try? GaussianProcess(inputs: x, targets: y, dimension: d, theta: th, noiseFloor: settings.noiseFloor) else {
-            return RandomGenerator(seed: mixSeed(seed, UInt64(n))).uniformPoint(dimension: d)
+        guard let real = try? GaussianProcess(inputs: x, targets: y, dimension: d, theta: th, noiseFloor: settings.noiseFloor) else {
+            return RandomGenerator(seed: mixSeed(seed, UInt64(k))).uniformPoint(dimension: d)
         }
+        let gp = withLies(real, inputs: x, targets: y) ?? real
 
         // Candidates: scrambled Sobol + perturbations of the best observed points.
-        let rng = RandomGenerator(seed: mixSeed(seed, UInt64(n)))
+        let rng = RandomGenerator(seed: mixSeed(seed, UInt64(k)))
         var cands: [Double] = []
         cands.reserveCapacity((settings.candidates + 256) * d)
         if d <= SobolSequence.maxDimension {
@@ -177,5 +207,26 @@ public final class GPBO: Optimizer {
             if v > bestScore { bestScore = v; bestPoint = c }
         }
         return clampUnit(bestPoint)
+    }
+
+    /// The model on the real data plus one lie per pending trial, with the real data's θ (nil
+    /// when nothing is pending or the extended covariance does not factor).
+    private func withLies(_ real: GaussianProcess, inputs x: [Double], targets y: [Double]) -> GaussianProcess? {
+        let pendingIDs = book.pendingIDs
+        guard !pendingIDs.isEmpty else { return nil }
+        let points = pendingIDs.flatMap { book.points[$0] }
+        let lies: [Double]
+        switch settings.pending {
+        case .clMin: lies = Array(repeating: y.min()!, count: pendingIDs.count)
+        case .clMean: lies = Array(repeating: y.reduce(0, +) / Double(y.count), count: pendingIDs.count)
+        case .clMax: lies = Array(repeating: y.max()!, count: pendingIDs.count)
+        case .kb:
+            // Conditioning on the posterior mean leaves the mean elsewhere unchanged, so believing
+            // all pending points at once equals believing them one by one.
+            guard let p = try? real.predict(points, count: pendingIDs.count) else { return nil }
+            lies = p.mean
+        }
+        return try? GaussianProcess(inputs: x + points, targets: y + lies, dimension: dimension,
+                                    theta: real.theta, noiseFloor: settings.noiseFloor)
     }
 }

@@ -43,6 +43,67 @@ struct TrialHistory {
     var successes: [Int] { trials.indices.filter { trials[$0].value != nil } }
 }
 
+/// The trials of one run under the pending-points protocol: warm starts, then the trials
+/// handed out (asks and adopts) in id order, and their scores as told, in tell order.
+///
+/// `history` is the told data in the order it arrived (warm starts first, then tells), so a
+/// failure's substitute (the worst score seen before it) is fixed when it is told; `position`
+/// maps a trial id to its entry there.
+struct TrialBook {
+    let dimension: Int
+    /// Points handed out, by id.
+    private(set) var points: [[Double]] = []
+    /// Warm starts, then told trials, in arrival order.
+    private(set) var history: TrialHistory
+    /// Index into `history` of each trial id (nil while pending).
+    private(set) var position: [Int?] = []
+    private(set) var warmStarts = 0
+
+    init(dimension: Int) { self.dimension = dimension; history = TrialHistory(dimension: dimension) }
+
+    /// Trials handed out so far (the id of the next one).
+    var count: Int { points.count }
+    /// Trials handed out and not told yet, in id order.
+    var pendingIDs: [Int] { position.indices.filter { position[$0] == nil } }
+    /// The effective score of trial `id` (failures replaced), nil while pending.
+    func effective(_ id: Int) -> Double? { position[id].map { history.effective[$0] } }
+
+    mutating func warmStart(_ point: [Double], _ value: Double?) throws {
+        guard points.isEmpty else {
+            throw OptimizerError.protocolViolation("warm start after \(points.count) trials were handed out (warm starts come before the first ask)")
+        }
+        try checkPoint(point, dimension, what: "warm-start point")
+        try history.append(point, value)
+        warmStarts += 1
+    }
+
+    /// Records the next trial's point; returns its id.
+    @discardableResult mutating func handOut(_ point: [Double]) throws -> Int {
+        try checkPoint(point, dimension, what: "adopted point")
+        points.append(point); position.append(nil)
+        return points.count - 1
+    }
+
+    mutating func tell(_ id: Int, _ value: Double?) throws {
+        guard id >= 0, id < points.count else {
+            throw OptimizerError.protocolViolation("told trial \(id), but only trials 0..<\(points.count) were handed out")
+        }
+        guard position[id] == nil else { throw OptimizerError.protocolViolation("trial \(id) was told twice") }
+        position[id] = history.count
+        try history.append(points[id], value)
+    }
+}
+
+/// A handed-in point must have the run's dimension and finite coordinates.
+func checkPoint(_ point: [Double], _ dimension: Int, what: String) throws {
+    guard point.count == dimension else {
+        throw OptimizerError.protocolViolation("\(what) has \(point.count) coordinates, expected \(dimension)")
+    }
+    guard point.allSatisfy({ $0.isFinite }) else {
+        throw OptimizerError.protocolViolation("\(what) has non-finite coordinates: \(point)")
+    }
+}
+
 /// A told point must have the run's dimension (every optimizer checks this on `tell`).
 func checkToldDimension(_ point: [Double], _ dimension: Int) throws {
     guard point.count == dimension else {

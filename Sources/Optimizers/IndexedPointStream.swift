@@ -1,12 +1,12 @@
-/// The k-th point of a seeded stream, k = the number of trials told: the shared core of the
-/// searches whose points do not depend on scores (Random, Sobol). Asking twice without a tell
-/// returns the same point; a stream that has run ahead of `told` restarts from the seed, so
-/// point k is always the same whatever was asked before.
+/// Point k of a seeded stream: the shared core of the searches whose points do not depend on
+/// scores (Random, Sobol) and of the multi-start fillers. Numbers are usually asked in
+/// increasing order (skipped numbers are drawn and dropped); asking for an earlier number
+/// restarts the stream from the seed, so point k is always the same.
 final class IndexedPointStream {
     private let restart: () throws -> () -> [Double]
     private var draw: () -> [Double]
     private var generated = 0
-    private var pending: [Double]? = nil
+    private var last: [Double]? = nil
 
     /// `restart` builds a fresh stream from the seed and returns its draw function.
     init(_ restart: @escaping () throws -> () -> [Double]) throws {
@@ -14,13 +14,13 @@ final class IndexedPointStream {
         draw = try restart()
     }
 
-    func point(number told: Int) throws -> [Double] {
-        if let pending, generated == told + 1 { return pending }
-        if generated > told { draw = try restart(); generated = 0 }
-        while generated < told { _ = draw(); generated += 1 }
+    func point(number k: Int) throws -> [Double] {
+        if let last, generated == k + 1 { return last }
+        if generated > k { draw = try restart(); generated = 0 }
+        while generated < k { _ = draw(); generated += 1 }
         let x = draw()
         generated += 1
-        pending = x
+        last = x
         return x
     }
 }

@@ -1,16 +1,28 @@
-/// The ask/tell protocol every optimizer implements.
+/// The ask/tell protocol every optimizer implements, with any number of pending trials.
 ///
-/// Optimizers work in the unit box [0, 1]^d and *maximize* the score. The protocol is
-/// sequential: each `ask()` is followed by one `tell` of that same point before the next ask.
-/// A seeded optimizer is a deterministic function of its seed and what it was told, so a
-/// fresh optimizer with the same seed, asked and told the ledger's trials in order, asks the
-/// same points again and ends in the same state (resume relies on this).
+/// Optimizers work in the unit box [0, 1]^d and *maximize* the score. Every point handed out
+/// (by `ask()`, or replayed by `adopt`) is a trial with an id: 0, 1, 2, ... in hand-out order.
+/// Trials are told in any order, and an optimizer never waits: while results are pending, an
+/// ask still returns a point (each kind's batch behaviour and filler policy: docs/optimizers.md,
+/// "Pending points"). A seeded optimizer's state is a pure function of its seed and the event
+/// sequence (warm starts, then asks/adopts and tells interleaved in order), so a fresh optimizer
+/// fed a ledger's events (adopting the recorded points) continues exactly as the original run.
+/// Telling an id twice, an unknown id, or handing in a point of the wrong dimension or with
+/// non-finite coordinates is an `OptimizerError.protocolViolation`.
 public protocol Optimizer: AnyObject {
-    /// The next point to evaluate, in [0, 1]^d.
+    /// The next point, in [0,1]^d; never waits for pending trials. Its id is the number of trials
+    /// handed out before it (0-based; asks and adopts count).
     func ask() throws -> [Double]
-    /// The score of the point from the last `ask()` (higher is better); nil when the
-    /// evaluation failed (crash, NaN, timeout): optimizers treat that point as very bad.
-    func tell(_ point: [Double], _ value: Double?) throws
+    /// Replay: the next trial was handed out at `point` (the ledger is the truth, so a resume on
+    /// another machine whose BLAS rounds differently continues from what was actually evaluated).
+    /// Takes the place of an ask().
+    func adopt(_ point: [Double]) throws
+    /// The score of pending trial `id` (higher is better), in any order; nil = failed evaluation
+    /// (crash, NaN, timeout: a non-finite value counts as a failure too).
+    func tell(_ id: Int, _ value: Double?) throws
+    /// A point evaluated outside the optimizer (warm start: a closed form, a parent), told before
+    /// its first ask().
+    func warmStart(_ point: [Double], _ value: Double?) throws
 }
 
 /// An option value in an optimizer configuration (from a study spec or the CLI).

@@ -7,31 +7,36 @@ import Numerics
 /// is skipped), moves to the first poll point that strictly improves the score (opportunistic
 /// polling; the successful direction is polled first next time) and keeps Δ; when no poll point
 /// improves, Δ is halved. It has converged when Δ < `stepTolerance`.
+///
+/// Pending trials: a poll's points are handed out speculatively while earlier ones are pending
+/// (`ReplayOracle.firstImproving`); results arriving in order reproduce the sequential trace.
 struct CompassSearch: LocalSearch {
+    var honoursRecordedPoints: Bool { true }
     var initialStep = 0.25
     var stepTolerance = 1e-3
 
     func run(start: [Double], restart: Int, rng: RandomGenerator, oracle: ReplayOracle) throws {
-        let d = start.count
-        var x = clampUnit(start)
-        var fx = try oracle.score(x)
+        var (fx, x) = try oracle.score(clampUnit(start))
         var step = initialStep
         // Directions as (coordinate, sign), polled in this order.
-        var directions: [(Int, Double)] = (0..<d).flatMap { [($0, 1.0), ($0, -1.0)] }
+        var directions: [(Int, Double)] = (0..<start.count).flatMap { [($0, 1.0), ($0, -1.0)] }
         while step >= stepTolerance {
-            var moved = false
+            var polls: [(direction: Int, point: [Double])] = []
             for (k, (i, sign)) in directions.enumerated() {
                 var y = x
                 y[i] = min(1, max(0, y[i] + sign * step))
                 if y[i] == x[i] { continue }
-                let fy = try oracle.score(y)
-                if fy > fx {
-                    x = y; fx = fy; moved = true
-                    directions.remove(at: k); directions.insert((i, sign), at: 0)
-                    break
-                }
+                polls.append((k, y))
             }
-            if !moved { step /= 2 }
+            if let hit = try oracle.firstImproving(polls.map(\.point), than: fx) {
+                // Move to the trial's recorded point (the ledger's, if it was adopted).
+                x = hit.point; fx = hit.value
+                let k = polls[hit.index].direction
+                let dir = directions.remove(at: k)
+                directions.insert(dir, at: 0)
+            } else {
+                step /= 2
+            }
         }
     }
 }

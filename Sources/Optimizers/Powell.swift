@@ -11,7 +11,12 @@ import Numerics
 /// then GSL's Brent minimizer on the bracket, to `lineTolerance` in t. The method has converged
 /// when a full cycle improves the loss by no more than `functionTolerance` relative
 /// (2|Δf| ≤ ftol·(|f0| + |f1|) + 1e-20, scipy's rule).
+///
+/// Pending trials: the line searches are sequential, so while a trial is pending the driver
+/// hands out fillers. Requests are answered by order (Brent runs in C on the parameter t), so
+/// an adopted point must be the requested one up to `MultiStartOptimizer.adoptTolerance`.
 struct PowellSearch: LocalSearch {
+    var honoursRecordedPoints: Bool { false }
     var lineStep = 0.25
     var lineTolerance = 1e-3
     var functionTolerance = 1e-4
@@ -22,7 +27,7 @@ struct PowellSearch: LocalSearch {
     func run(start: [Double], restart: Int, rng: RandomGenerator, oracle: ReplayOracle) throws {
         let d = start.count
         var x = clampUnit(start)
-        var fx = -(try oracle.score(x))  // loss, minimized
+        var fx = -(try oracle.score(x).value)  // loss, minimized
         var directions: [[Double]] = (0..<d).map { i in (0..<d).map { $0 == i ? 1.0 : 0.0 } }
         while true {
             let x0 = x, f0 = fx
@@ -38,7 +43,7 @@ struct PowellSearch: LocalSearch {
             if length == 0 { return }
             // Extrapolated point 2x − x0, clamped into the box.
             let xe = clampUnit(zip(x, displacement).map { $0 + $1 })
-            let fe = -(try oracle.score(xe))
+            let fe = -(try oracle.score(xe).value)
             if fe < f0 {
                 let a = f0 - fx - biggestDrop, b = f0 - fe
                 let t = 2 * (f0 - 2 * fx + fe) * a * a - biggestDrop * b * b
@@ -61,7 +66,7 @@ struct PowellSearch: LocalSearch {
         }
         let eps = 1e-12
         func point(_ t: Double) -> [Double] { clampUnit(zip(x, u).map { $0 + t * $1 }) }
-        func loss(_ t: Double) throws -> Double { -(try oracle.score(point(t))) }
+        func loss(_ t: Double) throws -> Double { -(try oracle.score(point(t)).value) }
 
         // Bracket: walk from t = 0 in the descending direction.
         var a = 0.0, fa = fx

@@ -1,25 +1,29 @@
 import Numerics
 
-/// Uniform random search: the baseline every regret-over-random ratio divides by. Point number
-/// k of a run is the k-th draw of the seeded stream, whatever was told before it, so a fresh
-/// optimizer told k trials asks the same (k+1)-th point as the original run.
+/// Uniform random search: the baseline every regret-over-random ratio divides by. Trial k of a
+/// run is the k-th draw of the seeded stream, whatever was told (or is pending) before it, so
+/// replay and any batch size ask the same points; warm starts are ignored (validated only).
 public final class RandomSearch: Optimizer {
     private let dimension: Int
     private let stream: IndexedPointStream
-    private var told = 0
+    private var book: TrialBook
 
     public init(dimension: Int, seed: UInt64) {
         self.dimension = dimension
+        book = TrialBook(dimension: dimension)
         stream = try! IndexedPointStream {
             let rng = RandomGenerator(seed: seed)
             return { rng.uniformPoint(dimension: dimension) }
         }
     }
 
-    public func ask() throws -> [Double] { try stream.point(number: told) }
-
-    public func tell(_ point: [Double], _ value: Double?) throws {
-        try checkToldDimension(point, dimension)
-        told += 1
+    public func ask() throws -> [Double] {
+        let x = try stream.point(number: book.count)
+        try book.handOut(x)
+        return x
     }
+
+    public func adopt(_ point: [Double]) throws { try book.handOut(point) }
+    public func tell(_ id: Int, _ value: Double?) throws { try book.tell(id, value) }
+    public func warmStart(_ point: [Double], _ value: Double?) throws { try book.warmStart(point, value) }
 }

@@ -85,7 +85,6 @@ public enum StudyEngine {
 
     static func run(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, _ execution: ExecutionSpec,
                     _ options: LaunchOptions) throws -> RunnerResult {
-        // One BLAS thread per worker: OpenBLAS's own threads fight the study's (docs/studies.md).
         let resolved = options.resolve(execution)
         let executor = try ExecutorFactory.make(resolved, supervisor: options.workerBinary)
         let coordinator = Coordinator(ledger: ledger, study: study, prepared: prepared, executor: executor, execution: resolved,

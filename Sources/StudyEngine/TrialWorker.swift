@@ -1,5 +1,6 @@
 import Foundation
 import Executors
+import Numerics
 
 /// What a process executor's worker needs to evaluate one attempt of a built-in objective
 /// (surrogate, analytic, testbed): `trial.json` in the attempt directory.
@@ -46,6 +47,7 @@ public enum TrialWorker {
     /// `mergetune trial eval --dir DIR`: the exit status is 0 whenever result.json was written
     /// (an objective's failure is recorded in it); non-zero only when the worker itself failed.
     public static func run(directory: URL) throws {
+        _ = try BLAS.pinThreads()
         let data = try Data(contentsOf: directory.appendingPathComponent(trialFileName))
         let file = try JSONDecoder().decode(TrialFile.self, from: data)
         let objective = try ObjectiveFactory.make(file.objective, file: directory.appendingPathComponent(trialFileName).path, key: "objective")

@@ -47,7 +47,7 @@ func processes(mentioning needle: String) -> [Int32] {
     return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
         guard pid != me, let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
         if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z ") { return false }
-        return cmd.contains(needle)
+        return cmd.replacingOccurrences(of: "\u{0}", with: " ").contains(needle)
     }
 }
 
@@ -115,7 +115,7 @@ struct CoordinatorCLITests {
             let err = dir.appendingPathComponent("err.txt")
             let p = try MergeTuneBinary.spawn(["study", "launch", "s.toml", "--ledger", "s.sqlite"], in: dir,
                                               stdout: dir.appendingPathComponent("out.txt"), stderr: err)
-            #expect(waitFor(20) { processes(mentioning: "trial eval --dir \(dir.path)").count >= 2 })
+            #expect(waitFor(20) { processes(mentioning: "trial supervise --dir \(dir.path)").count >= 2 })
             let status1 = try MergeTuneBinary.run(["study", "status", "sig", "--ledger", "s.sqlite"], in: dir)
             #expect(status1.stdout.contains("running: 2"), "\(status1.stdout)")
             #expect(status1.stdout.contains("local"))
@@ -145,7 +145,7 @@ struct CoordinatorCLITests {
                 .write(to: dir.appendingPathComponent("s.toml"), atomically: true, encoding: .utf8)
             let p = try MergeTuneBinary.spawn(["study", "launch", "s.toml", "--ledger", "s.sqlite"], in: dir,
                                               stdout: dir.appendingPathComponent("out.txt"), stderr: dir.appendingPathComponent("err.txt"))
-            #expect(waitFor(20) { processes(mentioning: "trial eval --dir \(dir.path)").count >= 2 })
+            #expect(waitFor(20) { processes(mentioning: "trial supervise --dir \(dir.path)").count >= 2 })
             let stop = try MergeTuneBinary.run(["study", "stop", "stop", "--ledger", "s.sqlite"] + (wait ? ["--wait"] : []), in: dir)
             #expect(stop.status == 0, "\(stop.stderr)")
             #expect(stop.stdout.contains("stopped study stop"), "\(stop.stdout)")
@@ -168,12 +168,12 @@ struct CoordinatorCLITests {
             .write(to: dir.appendingPathComponent("s.toml"), atomically: true, encoding: .utf8)
         let p = try MergeTuneBinary.spawn(["study", "launch", "s.toml", "--ledger", "s.sqlite"], in: dir,
                                           stdout: dir.appendingPathComponent("out.txt"), stderr: dir.appendingPathComponent("err.txt"))
-        #expect(waitFor(20) { processes(mentioning: "trial eval --dir \(dir.path)").count >= 2 })
+        #expect(waitFor(20) { processes(mentioning: "trial supervise --dir \(dir.path)").count >= 2 })
         Thread.sleep(forTimeInterval: 0.3)  // the job ids are committed right after the start
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         // The jobs outlive their coordinator ...
-        #expect(processes(mentioning: "trial eval --dir \(dir.path)").count == 2)
+        #expect(processes(mentioning: "trial supervise --dir \(dir.path)").count == 2)
         let status = try MergeTuneBinary.run(["study", "status", "orphan", "--ledger", "s.sqlite"], in: dir)
         #expect(status.stdout.contains("not running"), "\(status.stdout)")
         // ... until `study stop` cancels them and records it.

@@ -173,3 +173,18 @@ private func close(_ a: Double, _ b: Double, _ tol: Double = 1e-10) -> Bool { ab
         #expect(close(StandardNormal.pdf(0), 1 / (2 * Double.pi).squareRoot(), 1e-15))
     }
 }
+
+@Suite(.serialized) struct BLASThreadTests {
+    /// pinThreads sets OpenBLAS's thread count from MERGETUNE_BLAS_THREADS (default 1), and
+    /// `threads` reads it back; a bad value is an error naming the variable.
+    @Test func pinThreadsFollowsTheEnvironment() throws {
+        defer { _ = try? BLAS.pinThreads([:]) }
+        #expect(try BLAS.pinThreads(["MERGETUNE_BLAS_THREADS": "2"]) == 2)
+        #expect(BLAS.threads == 2)
+        #expect(try BLAS.pinThreads([:]) == 1)
+        #expect(BLAS.threads == 1)
+        #expect(throws: BLASError.badThreadCount("zero")) { try BLAS.pinThreads(["MERGETUNE_BLAS_THREADS": "zero"]) }
+        #expect(throws: BLASError.badThreadCount("0")) { try BLAS.configuredThreads(["MERGETUNE_BLAS_THREADS": "0"]) }
+        #expect("\(BLASError.badThreadCount("0"))".contains("MERGETUNE_BLAS_THREADS"))
+    }
+}

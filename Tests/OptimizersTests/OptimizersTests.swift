@@ -52,11 +52,11 @@ import Testing
     @Test func randomIsSeededAndInBox() throws {
         let a = try OptimizerFactory.make(OptimizerConfig(kind: "random"), dimension: 3, budget: 10, seed: 5)
         let b = try OptimizerFactory.make(OptimizerConfig(kind: "random"), dimension: 3, budget: 10, seed: 5)
-        for _ in 0..<10 {
+        for i in 0..<10 {
             let x = try a.ask(), y = try b.ask()
             #expect(x == y)
             #expect(x.allSatisfy { $0 >= 0 && $0 < 1 })
-            try a.tell(x, 1); try b.tell(y, 1)
+            try a.tell(i, 1); try b.tell(i, 1)
         }
     }
 }

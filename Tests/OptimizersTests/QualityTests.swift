@@ -55,10 +55,10 @@ import Numerics
         let opt = try OptimizerFactory.make(OptimizerConfig(kind: "powell"), dimension: 3, budget: 60, seed: 1)
         let c = [0.3, 0.6, 0.45]
         var best = -Double.infinity
-        for _ in 0..<60 {
+        for i in 0..<60 {
             let x = try opt.ask()
             let v = -zip(x, c).enumerated().reduce(0) { $0 + Double($1.offset + 1) * ($1.element.0 - $1.element.1) * ($1.element.0 - $1.element.1) }
-            best = max(best, v); try opt.tell(x, v)
+            best = max(best, v); try opt.tell(i, v)
         }
         #expect(best > -1e-5, "best \(best)")
     }
@@ -67,10 +67,10 @@ import Numerics
     @Test func cmaesConvergesOnASphere() throws {
         let opt = try OptimizerFactory.make(OptimizerConfig(kind: "cmaes", options: ["tolx": .number(1e-9)]), dimension: 3, budget: 200, seed: 2)
         var best = -Double.infinity
-        for _ in 0..<200 {
+        for i in 0..<200 {
             let x = try opt.ask()
             let v = -x.reduce(0) { $0 + ($1 - 0.4) * ($1 - 0.4) }
-            best = max(best, v); try opt.tell(x, v)
+            best = max(best, v); try opt.tell(i, v)
         }
         #expect(best > -1e-5, "best \(best)")
     }
@@ -80,7 +80,7 @@ import Numerics
         for (option, runs) in [(OptionValue.number(0.25), 4), (.number(10), 4), (.string("none"), 1)] {
             let opt = try OptimizerFactory.make(OptimizerConfig(kind: "pattern", options: ["local_budget": option, "step_tolerance": .number(1e-9)]),
                                                 dimension: 2, budget: 40, seed: 3)
-            for _ in 0..<40 { let x = try opt.ask(); try opt.tell(x, -abs(x[0] - 0.5) - abs(x[1] - 0.5)) }
+            for i in 0..<40 { let x = try opt.ask(); try opt.tell(i, -abs(x[0] - 0.5) - abs(x[1] - 0.5)) }
             #expect((opt as? MultiStartReporting)?.localRuns == runs, "\(option)")
         }
     }
