@@ -104,7 +104,9 @@ public final class Ledger: Sendable {
         let known = Set(migrator.migrations)
         let unknown = applied.filter { !known.contains($0) }
         if !unknown.isEmpty { throw LedgerError.newerSchema(path: path, unknown: unknown) }
-        let ours = tables.contains("grdb_migrations") && tables.contains("studies")
+        // A ledger being created by another process may have its migrations table before the
+        // rest: mergetune's migrations table with known identifiers is enough.
+        let ours = tables.contains("grdb_migrations") && (tables.contains("studies") || applied.allSatisfy(known.contains))
         if !tables.isEmpty && !ours { throw LedgerError.notALedger(path: path) }
     }
 
