@@ -253,7 +253,7 @@ final class KernelTests: XCTestCase {
     }
 
     /// Checkpoint merges are independent of thread count and chunking (DARE and TIES).
-    func testExecutorDeterministicAcrossThreadsAndChunks() throws {
+    func testMergePipelineDeterministicAcrossThreadsAndChunks() throws {
         let base = try Checkpoint(path: fixture("base")), vlm = try Checkpoint(path: fixture("vlm_wrapped")), expert = try Checkpoint(path: fixture("expert"))
         for method in [MergeMethod.dareTies, .ties, .dareLinear] {
             let spec = MergeSpec(method: method, vlWeight: 0.7, expWeight: 0.9, density: 0.3, seed: 42)

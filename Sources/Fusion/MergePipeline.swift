@@ -248,7 +248,7 @@ public func coefficientsJSON(_ c: Coefficients) -> String {
     return s + "}"
 }
 
-/// The streaming merge executor: pairs the checkpoints, resolves the coefficients
+/// The streaming merge pipeline: pairs the checkpoints, resolves the coefficients
 /// (one statistics pass for the closed forms), plans the output's shards, and merges
 /// tensor by tensor on `options.threads` workers, each holding a few chunks of memory.
 public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: MergeSpec, to output: String,
