@@ -78,7 +78,7 @@ let dareBlock = 4096
 
 /// The state of merging one tensor (its shared elements). Create one per tensor.
 public struct TensorKernel: Sendable {
-    public enum Pass: Sendable { case magnitudeHigh, magnitudeLow, l1 }
+    public enum Pass: Sendable { case magnitudeHigh, magnitudeLow, magnitudeTies, l1 }
 
     public let config: TaskArithmeticConfig
     public let count: Int
@@ -94,6 +94,14 @@ public struct TensorKernel: Sendable {
     var histV: [UInt32] = [], histR: [UInt32] = []
     var binV: UInt32 = 0, binR: UInt32 = 0
     var aboveV = 0, aboveR = 0
+    /// Exactly k entries are kept: all with |τ| bits > threshold, and of those equal to it
+    /// the first ones in element order (a stable descending sort's choice) — the tied
+    /// entries with index < cut. `admit` is how many ties are kept; the ties pass finds the
+    /// cut only when some ties must be dropped.
+    var cutV = Int.max, cutR = Int.max
+    var admitV = 0, admitR = 0
+    var seenV = 0, seenR = 0
+    var tiesPendingV = false, tiesPendingR = false
     var l1 = (oldV: SIMD4<Double>(), newV: SIMD4<Double>(), oldR: SIMD4<Double>(), newR: SIMD4<Double>())
     public let k: Int
 
@@ -116,9 +124,15 @@ public struct TensorKernel: Sendable {
     /// The pre-passes this tensor needs, in order.
     public var passes: [Pass] {
         var p: [Pass] = []
-        if sparsifies && config.sparsification == .magnitude { p += [.magnitudeHigh, .magnitudeLow] }
+        if sparsifies && config.sparsification == .magnitude { p += [.magnitudeHigh, .magnitudeLow, .magnitudeTies] }
         if sparsifies && config.rescale == .l1 { p.append(.l1) }
         return p
+    }
+
+    /// Whether a pass of `passes` has work to do now (the ties pass only runs when the
+    /// entries tied at the threshold are more than the k − (entries above) to keep).
+    public func needs(_ pass: Pass) -> Bool {
+        pass == .magnitudeTies ? (tiesPendingV || tiesPendingR) : true
     }
 
     public mutating func begin(_ pass: Pass) {
@@ -126,6 +140,8 @@ public struct TensorKernel: Sendable {
         case .magnitudeHigh, .magnitudeLow:
             histV = [UInt32](repeating: 0, count: 65536)
             histR = [UInt32](repeating: 0, count: 65536)
+        case .magnitudeTies:
+            seenV = 0; seenR = 0
         case .l1:
             l1 = (.zero, .zero, .zero, .zero)
         }
@@ -155,6 +171,23 @@ public struct TensorKernel: Sendable {
                     }
                 }
             }
+        case .magnitudeTies:
+            // Chunks arrive in element order: count the tied entries until the admitted
+            // number is reached; the cut is the index after the last admitted one.
+            if tiesPendingV {
+                let t = thrV
+                for i in 0..<n where (v[i] - b[i]).bitPattern & 0x7FFF_FFFF == t {
+                    seenV += 1
+                    if seenV == admitV { cutV = offset + i + 1; tiesPendingV = false; break }
+                }
+            }
+            if tiesPendingR {
+                let t = thrR
+                for i in 0..<n where (e[i] - b[i]).bitPattern & 0x7FFF_FFFF == t {
+                    seenR += 1
+                    if seenR == admitR { cutR = offset + i + 1; tiesPendingR = false; break }
+                }
+            }
         case .l1:
             // Double sums in four lanes (lane = absolute element index mod 4, each lane in
             // element order): identical for any chunking, and the loop vectorizes.
@@ -174,10 +207,13 @@ public struct TensorKernel: Sendable {
                         }
                     }
                 } else {
-                    let tV = Int64(thrV), tR = Int64(thrR)
-                    accumulateL1(offset: offset + start, n: end - start, b + start, v + start, e + start) { fv, fr, _ in
-                        // Kept when |τ| bits ≥ threshold: all ones when (bits − thr) ≥ 0.
-                        (~UInt64(bitPattern: (Int64(fv.bitPattern) &- tV) >> 63), ~UInt64(bitPattern: (Int64(fr.bitPattern) &- tR) >> 63))
+                    // The same keep rule as `apply`: per segment of constant thresholds.
+                    for seg in segments(offset: offset + start, n: end - start) {
+                        let tV = Int64(seg.tV), tR = Int64(seg.tR), o = start + seg.lo
+                        accumulateL1(offset: offset + o, n: seg.n, b + o, v + o, e + o) { fv, fr, _ in
+                            // Kept when |τ| bits ≥ threshold: all ones when (bits − thr) ≥ 0.
+                            (~UInt64(bitPattern: (Int64(fv.bitPattern) &- tV) >> 63), ~UInt64(bitPattern: (Int64(fr.bitPattern) &- tR) >> 63))
+                        }
                     }
                 }
                 start = end
@@ -222,9 +258,19 @@ public struct TensorKernel: Sendable {
             (binV, aboveV) = Self.findBin(histV, k: k)
             (binR, aboveR) = Self.findBin(histR, k: k)
         case .magnitudeLow:
-            thrV = binV << 16 | Self.findBin(histV, k: k - aboveV).0
-            thrR = binR << 16 | Self.findBin(histR, k: k - aboveR).0
+            let (lowV, aboveInBinV) = Self.findBin(histV, k: k - aboveV)
+            let (lowR, aboveInBinR) = Self.findBin(histR, k: k - aboveR)
+            thrV = binV << 16 | lowV
+            thrR = binR << 16 | lowR
+            // Entries equal to the threshold: keep k − (entries above it) of them.
+            admitV = k - aboveV - aboveInBinV
+            admitR = k - aboveR - aboveInBinR
+            tiesPendingV = admitV < Int(histV[Int(lowV)])
+            tiesPendingR = admitR < Int(histR[Int(lowR)])
+            cutV = Int.max; cutR = Int.max
             histV = []; histR = []
+        case .magnitudeTies:
+            break
         case .l1:
             // mergekit's rescaled_masked_tensor: scale by old/new L1 unless either is < 1e-7.
             let eps = 1e-7
@@ -233,6 +279,22 @@ public struct TensorKernel: Sendable {
             scaleV = (oldV < eps || newV < eps) ? 1 : Float(oldV / newV)
             scaleR = (oldR < eps || newR < eps) ? 1 : Float(oldR / newR)
         }
+    }
+
+    /// Elements [offset, offset+n) split at the tie cuts into runs of constant keep
+    /// thresholds: kept when |τ| bits ≥ t, where t is the threshold before the cut (ties
+    /// kept) and threshold + 1 from the cut on (ties dropped). `lo` is relative to offset.
+    func segments(offset: Int, n: Int) -> [(lo: Int, n: Int, tV: UInt32, tR: UInt32)] {
+        // 0x7FFF_FFFF + 1 would not fit the signed 32-bit compare; only a NaN has that pattern.
+        let dropV = thrV < 0x7FFF_FFFF ? thrV + 1 : thrV, dropR = thrR < 0x7FFF_FFFF ? thrR + 1 : thrR
+        let cuts = Set([cutV, cutR].map { min(max($0 - offset, 0), n) }).filter { $0 > 0 && $0 < n }.sorted()
+        var out: [(lo: Int, n: Int, tV: UInt32, tR: UInt32)] = []
+        var lo = 0
+        for hi in cuts + [n] where hi > lo {
+            out.append((lo, hi - lo, offset + lo < cutV ? thrV : dropV, offset + lo < cutR ? thrR : dropR))
+            lo = hi
+        }
+        return out
     }
 
     /// The highest bin b such that at least k entries lie in bins ≥ b; also the count strictly above b.
@@ -248,36 +310,60 @@ public struct TensorKernel: Sendable {
         return (0, cum)
     }
 
-    /// Produces output elements [offset, offset+n) into `out` (which may alias `v`).
-    public func apply(base b: UnsafePointer<Float>, vlm v: UnsafePointer<Float>, expert e: UnsafePointer<Float>, offset: Int, n: Int, out: UnsafeMutablePointer<Float>) {
+    /// Produces output elements [offset, offset+n) into `out` (which may alias `v`), and
+    /// says which of the inputs and the output hold a non-finite value (inf or NaN) there.
+    /// The check is an OR-reduction of integer bit tests folded into the merge loops, so it
+    /// costs no extra pass over memory.
+    @discardableResult
+    public func apply(base b: UnsafePointer<Float>, vlm v: UnsafePointer<Float>, expert e: UnsafePointer<Float>, offset: Int, n: Int,
+                      out: UnsafeMutablePointer<Float>) -> NonFinite {
         let wV = self.wV, wR = self.wR
+        var f = FiniteAcc()
         if config.linearCombination {
             var s = wV + wR
             if !config.normalize || abs(s) < 1e-8 { s = 1 }
-            for i in 0..<n { out[i] = (wV * v[i] + wR * e[i]) / s }
-            return
+            for i in 0..<n {
+                let vi = v[i], ei = e[i]
+                let o = (wV * vi + wR * ei) / s
+                out[i] = o
+                f.v |= nonFiniteBit(vi); f.e |= nonFiniteBit(ei); f.o |= nonFiniteBit(o)
+            }
+            return f.flags(base: false)
         }
         if !sparsifies && !config.signConsensus {
             // Plain task arithmetic: the hot path of TA, FRANK, MetaGPT, NaN, layer_range.
             var div = wV + wR
             if abs(div) < 1e-8 { div = 1 }
             if config.normalize {
-                for i in 0..<n { out[i] = b[i] + (wV * (v[i] - b[i]) + wR * (e[i] - b[i])) / div }
+                for i in 0..<n {
+                    let bi = b[i], vi = v[i], ei = e[i]
+                    let o = bi + (wV * (vi - bi) + wR * (ei - bi)) / div
+                    out[i] = o
+                    f.b |= nonFiniteBit(bi); f.v |= nonFiniteBit(vi); f.e |= nonFiniteBit(ei); f.o |= nonFiniteBit(o)
+                }
             } else {
-                for i in 0..<n { out[i] = b[i] + (wV * (v[i] - b[i]) + wR * (e[i] - b[i])) }
+                for i in 0..<n {
+                    let bi = b[i], vi = v[i], ei = e[i]
+                    let o = bi + (wV * (vi - bi) + wR * (ei - bi))
+                    out[i] = o
+                    f.b |= nonFiniteBit(bi); f.v |= nonFiniteBit(vi); f.e |= nonFiniteBit(ei); f.o |= nonFiniteBit(o)
+                }
             }
-            return
+            return f.flags(base: true)
         }
         // Sparsified and/or sign-elected: one specialized loop per sparsification, with the
         // loop-invariant switches hoisted so the compiler can vectorize.
         switch (sparsifies ? config.sparsification : .none) {
         case .magnitude:
             // |τ| bit patterns and thresholds are ≤ 0x7FFF_FFFF: a signed compare is exact
-            // (and vectorizes on SSE2, which has no unsigned 32-bit compare).
-            let tV = Int32(bitPattern: thrV), tR = Int32(bitPattern: thrR)
-            mix(b, v, e, n, out) { tv, tr, _ in
-                (Int32(bitPattern: tv.bitPattern & 0x7FFF_FFFF) >= tV ? ~0 : 0,
-                 Int32(bitPattern: tr.bitPattern & 0x7FFF_FFFF) >= tR ? ~0 : 0)
+            // (and vectorizes on SSE2, which has no unsigned 32-bit compare). The tie cuts
+            // split the chunk into at most three runs of constant thresholds.
+            for seg in segments(offset: offset, n: n) {
+                let tV = Int32(bitPattern: seg.tV), tR = Int32(bitPattern: seg.tR), o = seg.lo
+                mix(b + o, v + o, e + o, seg.n, out + o, &f) { tv, tr, _ in
+                    (Int32(bitPattern: tv.bitPattern & 0x7FFF_FFFF) >= tV ? ~0 : 0,
+                     Int32(bitPattern: tr.bitPattern & 0x7FFF_FFFF) >= tR ? ~0 : 0)
+                }
             }
         case .random:
             let th = Int32(bitPattern: dareTh)
@@ -287,7 +373,7 @@ public struct TensorKernel: Sendable {
                 while s < n {
                     let len = min(dareBlock, n - s)
                     fillDareBits(key: dareKeyT, start: offset + s, count: len, into: bp)
-                    mix(b + s, v + s, e + s, len, out + s) { _, _, i in
+                    mix(b + s, v + s, e + s, len, out + s, &f) { _, _, i in
                         let r = bp[i]
                         return (Int32(bitPattern: r >> 16) < th ? ~0 : 0, Int32(bitPattern: r & 0xFFFF) < th ? ~0 : 0)
                     }
@@ -295,8 +381,9 @@ public struct TensorKernel: Sendable {
                 }
             }
         case .none:
-            mix(b, v, e, n, out) { _, _, _ in (~0, ~0) }
+            mix(b, v, e, n, out, &f) { _, _, _ in (~0, ~0) }
         }
+        return f.flags(base: true)
     }
 
     /// The sparsified / sign-elected mix. `keep` returns all-ones / all-zero masks; every
@@ -304,19 +391,20 @@ public struct TensorKernel: Sendable {
     /// against 3.5). Results are bit-identical to the select form: a dropped entry is +0.
     @inline(__always)
     private func mix(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
-                     _ out: UnsafeMutablePointer<Float>, keep: (Float, Float, Int) -> (UInt32, UInt32)) {
+                     _ out: UnsafeMutablePointer<Float>, _ f: inout FiniteAcc, keep: (Float, Float, Int) -> (UInt32, UInt32)) {
         let wV = self.wV, wR = self.wR
         let sV = scaleV, sR = scaleR
         let normalize = config.normalize
         var plainDiv = wV + wR
         if abs(plainDiv) < 1e-8 { plainDiv = 1 }
         let wVb = wV.bitPattern, wRb = wR.bitPattern
+        var fb: UInt32 = 0, fv: UInt32 = 0, fe: UInt32 = 0, fo: UInt32 = 0
         if config.signConsensus {
             // Elect the sign of the summed weighted deltas (≥ 0 → +); keep agreeing nonzero entries.
             if normalize {
                 for i in 0..<n {
-                    let bi = b[i]
-                    let tv = v[i] - bi, tr = e[i] - bi
+                    let bi = b[i], vi = v[i], ei = e[i]
+                    let tv = vi - bi, tr = ei - bi
                     let (kV, kR) = keep(tv, tr, i)
                     let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
                     let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
@@ -325,31 +413,65 @@ public struct TensorKernel: Sendable {
                     let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
                     let mixed = Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr)
                     let div = Float(bitPattern: wVb & mv) + Float(bitPattern: wRb & mr)
-                    out[i] = bi + mixed / (div == 0 ? 1 : div)
+                    let o = bi + mixed / (div == 0 ? 1 : div)
+                    out[i] = o
+                    fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei); fo |= nonFiniteBit(o)
                 }
             } else {
                 for i in 0..<n {
-                    let bi = b[i]
-                    let tv = v[i] - bi, tr = e[i] - bi
+                    let bi = b[i], vi = v[i], ei = e[i]
+                    let tv = vi - bi, tr = ei - bi
                     let (kV, kR) = keep(tv, tr, i)
                     let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
                     let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
                     let positive = xv + xr >= 0
                     let mv: UInt32 = xv != 0 && (xv > 0) == positive ? ~0 : 0
                     let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
-                    out[i] = bi + (Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr))
+                    let o = bi + (Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr))
+                    out[i] = o
+                    fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei); fo |= nonFiniteBit(o)
                 }
             }
         } else {
             for i in 0..<n {
-                let bi = b[i]
-                let tv = v[i] - bi, tr = e[i] - bi
+                let bi = b[i], vi = v[i], ei = e[i]
+                let tv = vi - bi, tr = ei - bi
                 let (kV, kR) = keep(tv, tr, i)
                 let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
                 let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
-                out[i] = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
+                let o = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
+                out[i] = o
+                fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei); fo |= nonFiniteBit(o)
             }
         }
+        f.b |= fb; f.v |= fv; f.e |= fe; f.o |= fo
+    }
+}
+
+/// Which of a merge's inputs and its output held a non-finite value (inf or NaN).
+public struct NonFinite: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let base = NonFinite(rawValue: 1)
+    public static let vlm = NonFinite(rawValue: 2)
+    public static let expert = NonFinite(rawValue: 4)
+    public static let output = NonFinite(rawValue: 8)
+}
+
+/// The sign bit of the result is set iff x is inf or NaN (exponent all ones): the exponent
+/// field plus one exponent ulp carries into bit 31 only from 0xFF. Integer and/add only,
+/// so OR-reductions over it vectorize.
+@inline(__always) func nonFiniteBit(_ x: Float) -> UInt32 { (x.bitPattern & 0x7F80_0000) &+ 0x0080_0000 }
+
+struct FiniteAcc {
+    var b: UInt32 = 0, v: UInt32 = 0, e: UInt32 = 0, o: UInt32 = 0
+    func flags(base: Bool) -> NonFinite {
+        var f: NonFinite = []
+        if base && b & 0x8000_0000 != 0 { f.insert(.base) }
+        if v & 0x8000_0000 != 0 { f.insert(.vlm) }
+        if e & 0x8000_0000 != 0 { f.insert(.expert) }
+        if o & 0x8000_0000 != 0 { f.insert(.output) }
+        return f
     }
 }
 
@@ -365,7 +487,7 @@ public func mergeTensor(base: [Float], vlm: [Float], expert: [Float], config: Ta
         vlm.withUnsafeBufferPointer { v in
             expert.withUnsafeBufferPointer { e in
                 guard let bp = b.baseAddress, let vp = v.baseAddress, let ep = e.baseAddress else { return }
-                for pass in kernel.passes {
+                for pass in kernel.passes where kernel.needs(pass) {
                     kernel.begin(pass)
                     kernel.accumulate(pass, base: bp, vlm: vp, expert: ep, offset: 0, n: base.count)
                     kernel.end(pass)
