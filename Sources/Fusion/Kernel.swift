@@ -311,9 +311,13 @@ public struct TensorKernel: Sendable {
     }
 
     /// Produces output elements [offset, offset+n) into `out` (which may alias `v`), and
-    /// says which of the inputs and the output hold a non-finite value (inf or NaN) there.
-    /// The check is an OR-reduction of integer bit tests folded into the merge loops, so it
-    /// costs no extra pass over memory.
+    /// says whether the output holds a non-finite value (inf or NaN) there; under DARE also
+    /// which inputs do. The check is an OR-reduction of integer bit tests folded into the
+    /// merge loops, so it costs no extra pass over memory. Only DARE can drop a non-finite
+    /// input entry and still produce a finite output: elsewhere a non-finite input that is
+    /// used makes the output non-finite (0·inf is NaN; TIES ranks NaN and inf above every
+    /// finite magnitude and sign election keeps them), so the output flag alone catches it
+    /// and the caller names the inputs on that (rare) path.
     @discardableResult
     public func apply(base b: UnsafePointer<Float>, vlm v: UnsafePointer<Float>, expert e: UnsafePointer<Float>, offset: Int, n: Int,
                       out: UnsafeMutablePointer<Float>) -> NonFinite {
@@ -323,10 +327,9 @@ public struct TensorKernel: Sendable {
             var s = wV + wR
             if !config.normalize || abs(s) < 1e-8 { s = 1 }
             for i in 0..<n {
-                let vi = v[i], ei = e[i]
-                let o = (wV * vi + wR * ei) / s
+                let o = (wV * v[i] + wR * e[i]) / s
                 out[i] = o
-                f.v |= nonFiniteBit(vi); f.e |= nonFiniteBit(ei); f.o |= nonFiniteBit(o)
+                f.o |= nonFiniteBit(o)
             }
             return f.flags(base: false)
         }
@@ -336,17 +339,17 @@ public struct TensorKernel: Sendable {
             if abs(div) < 1e-8 { div = 1 }
             if config.normalize {
                 for i in 0..<n {
-                    let bi = b[i], vi = v[i], ei = e[i]
-                    let o = bi + (wV * (vi - bi) + wR * (ei - bi)) / div
+                    let bi = b[i]
+                    let o = bi + (wV * (v[i] - bi) + wR * (e[i] - bi)) / div
                     out[i] = o
-                    f.b |= nonFiniteBit(bi); f.v |= nonFiniteBit(vi); f.e |= nonFiniteBit(ei); f.o |= nonFiniteBit(o)
+                    f.o |= nonFiniteBit(o)
                 }
             } else {
                 for i in 0..<n {
-                    let bi = b[i], vi = v[i], ei = e[i]
-                    let o = bi + (wV * (vi - bi) + wR * (ei - bi))
+                    let bi = b[i]
+                    let o = bi + (wV * (v[i] - bi) + wR * (e[i] - bi))
                     out[i] = o
-                    f.b |= nonFiniteBit(bi); f.v |= nonFiniteBit(vi); f.e |= nonFiniteBit(ei); f.o |= nonFiniteBit(o)
+                    f.o |= nonFiniteBit(o)
                 }
             }
             return f.flags(base: true)
@@ -360,7 +363,7 @@ public struct TensorKernel: Sendable {
             // split the chunk into at most three runs of constant thresholds.
             for seg in segments(offset: offset, n: n) {
                 let tV = Int32(bitPattern: seg.tV), tR = Int32(bitPattern: seg.tR), o = seg.lo
-                mix(b + o, v + o, e + o, seg.n, out + o, &f) { tv, tr, _ in
+                mix(b + o, v + o, e + o, seg.n, out + o, &f, checkInputs: false) { tv, tr, _ in
                     (Int32(bitPattern: tv.bitPattern & 0x7FFF_FFFF) >= tV ? ~0 : 0,
                      Int32(bitPattern: tr.bitPattern & 0x7FFF_FFFF) >= tR ? ~0 : 0)
                 }
@@ -373,7 +376,7 @@ public struct TensorKernel: Sendable {
                 while s < n {
                     let len = min(dareBlock, n - s)
                     fillDareBits(key: dareKeyT, start: offset + s, count: len, into: bp)
-                    mix(b + s, v + s, e + s, len, out + s, &f) { _, _, i in
+                    mix(b + s, v + s, e + s, len, out + s, &f, checkInputs: true) { _, _, i in
                         let r = bp[i]
                         return (Int32(bitPattern: r >> 16) < th ? ~0 : 0, Int32(bitPattern: r & 0xFFFF) < th ? ~0 : 0)
                     }
@@ -381,7 +384,7 @@ public struct TensorKernel: Sendable {
                 }
             }
         case .none:
-            mix(b, v, e, n, out, &f) { _, _, _ in (~0, ~0) }
+            mix(b, v, e, n, out, &f, checkInputs: false) { _, _, _ in (~0, ~0) }
         }
         return f.flags(base: true)
     }
@@ -391,7 +394,8 @@ public struct TensorKernel: Sendable {
     /// against 3.5). Results are bit-identical to the select form: a dropped entry is +0.
     @inline(__always)
     private func mix(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
-                     _ out: UnsafeMutablePointer<Float>, _ f: inout FiniteAcc, keep: (Float, Float, Int) -> (UInt32, UInt32)) {
+                     _ out: UnsafeMutablePointer<Float>, _ f: inout FiniteAcc, checkInputs: Bool,
+                     keep: (Float, Float, Int) -> (UInt32, UInt32)) {
         let wV = self.wV, wR = self.wR
         let sV = scaleV, sR = scaleR
         let normalize = config.normalize
@@ -415,7 +419,8 @@ public struct TensorKernel: Sendable {
                     let div = Float(bitPattern: wVb & mv) + Float(bitPattern: wRb & mr)
                     let o = bi + mixed / (div == 0 ? 1 : div)
                     out[i] = o
-                    fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei); fo |= nonFiniteBit(o)
+                    fo |= nonFiniteBit(o)
+                    if checkInputs { fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
                 }
             } else {
                 for i in 0..<n {
@@ -429,7 +434,8 @@ public struct TensorKernel: Sendable {
                     let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
                     let o = bi + (Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr))
                     out[i] = o
-                    fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei); fo |= nonFiniteBit(o)
+                    fo |= nonFiniteBit(o)
+                    if checkInputs { fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
                 }
             }
         } else {
@@ -441,7 +447,8 @@ public struct TensorKernel: Sendable {
                 let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
                 let o = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
                 out[i] = o
-                fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei); fo |= nonFiniteBit(o)
+                fo |= nonFiniteBit(o)
+                if checkInputs { fb |= nonFiniteBit(bi); fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
             }
         }
         f.b |= fb; f.v |= fv; f.e |= fe; f.o |= fo

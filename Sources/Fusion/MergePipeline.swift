@@ -349,8 +349,9 @@ private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coeffici
             let f = k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
             flags.formUnion(f)
             if f.contains(.output) {
-                let culprits = [(NonFinite.base, b), (.vlm, v), (.expert, e)].filter { flags.contains($0.0) }
-                    .map { "\($0.1.file.path): '\($0.1.name)'" }
+                // Rare path: find the non-finite inputs of this tensor (the kernel tracks them only under DARE).
+                let culprits = [b, v, e].filter { r in let c = r.nonFiniteCounts(); return c.nan + c.inf > 0 }
+                    .map { "\($0.file.path): '\($0.name)'" }
                 throw MergeError(message: "merged tensor '\(t.name)' is not finite (inf or NaN); nothing was written. "
                     + (culprits.isEmpty ? "The inputs are finite there: the weights (λ_V = \(c.vl), λ_R = \(c.exp)) overflow Float; use smaller weights."
                                         : "Non-finite input values in \(culprits.joined(separator: ", ")): repair or replace those checkpoints."))

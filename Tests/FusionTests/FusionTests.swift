@@ -566,11 +566,20 @@ final class HardeningTests: XCTestCase {
             return k.apply(base: b, vlm: v, expert: e, offset: 0, n: b.count, out: &out)
         }
         XCTAssertEqual(flags([0, 1, 2], [1, 2, 3], [3, 4, 5], f), [])
-        XCTAssertEqual(flags([0, 1, 2], [1, .nan, 3], [3, 4, 5], f), [.vlm, .output])
-        XCTAssertEqual(flags([0, -.infinity, 2], [1, 2, 3], [3, 4, 5], f), [.base, .output])
+        XCTAssertEqual(flags([0, 1, 2], [1, .nan, 3], [3, 4, 5], f), [.output])
+        XCTAssertEqual(flags([0, -.infinity, 2], [1, 2, 3], [3, 4, 5], f), [.output])
         XCTAssertEqual(flags([0, 1, 2], [1, 2, 3], [3, 4, .greatestFiniteMagnitude], f), [])
         let big = TensorKernel(config: .defaults(for: .taskArithmetic), count: 3, wV: 1e30, wR: 1e30, density: 1, seed: 0, tensor: "t")
         XCTAssertEqual(flags([0, 1, 2], [1e10, 2, 3], [3, 4, 5], big), [.output])
+        // TIES ranks NaN/inf above every finite magnitude and keeps them: the output shows it.
+        let ties = TensorKernel(config: .defaults(for: .ties), count: 4, wV: 1, wR: 0, density: 0.25, seed: 0, tensor: "t")
+        var tk = ties
+        let tb: [Float] = [0, 0, 0, 0], tv: [Float] = [5, .nan, 1, 2]
+        for pass in tk.passes where tk.needs(pass) { tk.begin(pass); tk.accumulate(pass, base: tb, vlm: tv, expert: tb, offset: 0, n: 4); tk.end(pass) }
+        XCTAssertEqual(flags(tb, tv, tb, tk), [.output])
+        // DARE can drop an entry, so it reports its inputs itself.
+        let dare = TensorKernel(config: .defaults(for: .dareLinear), count: 3, wV: 1, wR: 1, density: 1e-5, seed: 0, tensor: "t")
+        XCTAssertEqual(flags([0, 1, 2], [1, 2, 3], [3, .infinity, 5], dare), [.expert])
     }
 
     /// FRANK's prior must give 0 < w_V, w_R at every layer: a negative decay with the max
