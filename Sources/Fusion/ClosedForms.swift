@@ -229,8 +229,9 @@ public enum ClosedForm {
 }
 
 /// Reads an attention file: one visual-attention share per layer, either one number per
-/// line (in layer order) or `layer,share` rows, where the layer column (HF index, 0-based)
-/// places each share, so rows may come in any order; every layer 0..N−1 must appear once.
+/// line (in layer order) or `layer,share` rows, where the layer column places each share,
+/// so rows may come in any order; the layers must be exactly 0..N−1 (HF indices) or 1..N
+/// (the paper's numbering), each once.
 /// A header line, `#` comments and blank lines are skipped.
 public func readAttentionShares(path: String) throws -> [Double] {
     let text: String
@@ -264,13 +265,16 @@ public func readAttentionShares(path: String) throws -> [Double] {
     guard withLayer.count == rows.count else {
         throw ClosedFormError(message: "\(path): some rows have a layer column and some do not: use `layer,share` on every row")
     }
+    // Layers numbered 0..N−1 (HF indices) or 1..N (the paper's l, as the testbed's probe
+    // writes them): the two sets differ, so the numbering is never ambiguous.
+    let first = rows.contains { $0.layer == 0 } ? 0 : 1
     var shares = [Double?](repeating: nil, count: rows.count)
     for r in rows {
-        let l = r.layer!
-        guard l < rows.count else {
-            throw ClosedFormError(message: "\(path): line \(r.line): layer \(l) is out of range: \(rows.count) rows need layers 0-\(rows.count - 1) (HF indices)")
+        let l = r.layer! - first
+        guard l >= 0, l < rows.count else {
+            throw ClosedFormError(message: "\(path): line \(r.line): layer \(r.layer!) is out of range: \(rows.count) rows need layers 0-\(rows.count - 1) (HF indices) or 1-\(rows.count) (the paper's numbering)")
         }
-        guard shares[l] == nil else { throw ClosedFormError(message: "\(path): line \(r.line): layer \(l) appears twice") }
+        guard shares[l] == nil else { throw ClosedFormError(message: "\(path): line \(r.line): layer \(r.layer!) appears twice") }
         shares[l] = r.share
     }
     return shares.map { $0! }

@@ -613,7 +613,10 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(try readAttentionShares(path: p), [0.5, 0.25, 0.125])
         try "layer,share\n0,0.5\n0,0.25\n".write(toFile: p, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try readAttentionShares(path: p)) { XCTAssertTrue("\($0)".contains("twice"), "\($0)") }
-        try "layer,share\n1,0.5\n2,0.25\n".write(toFile: p, atomically: true, encoding: .utf8)
+        // 1-based (the paper's l, as the testbed's probe writes it), in any order.
+        try "layer,share\n# probe\n2,0.25\n1,0.5\n".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try readAttentionShares(path: p), [0.5, 0.25])
+        try "layer,share\n1,0.5\n3,0.25\n".write(toFile: p, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try readAttentionShares(path: p)) { XCTAssertTrue("\($0)".contains("out of range"), "\($0)") }
     }
 
