@@ -153,6 +153,10 @@ public enum OutputSafety {
             let p = (folder as NSString).appendingPathComponent(name)
             var d: ObjCBool = false
             guard fm.fileExists(atPath: p, isDirectory: &d), d.boolValue, !writerAlive(pid: owner.pid, start: owner.start) else { continue }
+            // Only what a writer leaves: its marker, or nothing but checkpoint files (older
+            // writers, and a previous output moved aside, have no marker).
+            let marked = fm.fileExists(atPath: (p as NSString).appendingPathComponent(partialMarker))
+            guard marked || unrelatedFiles(in: p).isEmpty else { continue }
             if (try? fm.removeItem(atPath: p)) != nil { removed.append(p) }
         }
         return removed

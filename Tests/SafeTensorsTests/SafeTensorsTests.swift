@@ -368,12 +368,15 @@ final class OutputSafetyTests: XCTestCase {
         let aliveOld = root + "/.y.partial-\(me)"             // no start time: kept while the pid runs
         let deadTrash = root + "/.z.partial-4194303-17.old"
         let unrelated = root + "/.x.partial-notes"
-        for d in [dead, reused, alive, aliveOld, deadTrash, unrelated] {
+        let deadWithNotes = root + "/.w.partial-4194303"       // dead, but holds someone's notes: kept
+        for d in [dead, reused, alive, aliveOld, deadTrash, unrelated, deadWithNotes] {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
+        try "mine".write(toFile: deadWithNotes + "/notes.txt", atomically: true, encoding: .utf8)
+        try writeSafeTensorsFile(path: dead + "/model.safetensors", tensors: [(spec, [0, 0])])
         let w = try CheckpointWriter(outputPath: root + "/out", tensors: [spec], maxShardBytes: 1000, metadata: [:])
         XCTAssertEqual(Set(w.removedStalePartials), [dead, reused, deadTrash])
-        for d in [alive, aliveOld, unrelated] { XCTAssertTrue(FileManager.default.fileExists(atPath: d), d) }
+        for d in [alive, aliveOld, unrelated, deadWithNotes] { XCTAssertTrue(FileManager.default.fileExists(atPath: d), d) }
         XCTAssertTrue((w.tempPath as NSString).lastPathComponent.hasSuffix(".partial-\(me)-\(start)"), w.tempPath)
     }
 
