@@ -358,7 +358,7 @@ private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coeffici
             }
             try writer.write(t.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
         }
-        for (flag, ref, role) in [(NonFinite.base, b, "base"), (.vlm, v, "VLM"), (.expert, e, "expert")] where flags.contains(flag) {
+        for (flag, ref, role) in [(NonFinite.vlm, v, "VLM"), (.expert, e, "expert")] where flags.contains(flag) {
             warnings.warn("\(ref.file.path): tensor '\(ref.name)' (\(role)) holds non-finite values (inf or NaN); the merge dropped them here, but check that checkpoint")
         }
         // Extra vocabulary rows of the VLM keep their values.
