@@ -96,7 +96,19 @@ public enum ClosedForm {
             let s = e.reduce(0, +)
             return e.map { $0 / s }
         case .maxNormalized:
-            return (1...L).map { Foundation.exp(-alpha * Double($0 - 1)) }
+            return (1...L).map { Foundation.exp(-alpha * Double($0)) }
+        }
+    }
+
+    /// The paper's prior needs 0 < w_V^(l) < 1 (so w_R = 1 − w_V > 0) at every layer
+    /// (eq. 15): otherwise the coefficients leave [0, 1] or a layer loses one model.
+    public static func checkPrior(_ w: [Double], decay alpha: Double, schedule: FrankSchedule) throws {
+        for (i, x) in w.enumerated() where !(x > 0 && x < 1) {
+            throw ClosedFormError(message: "FRANK prior: w_V = \(x) at layer \(i + 1) of \(w.count) (schedule \(schedule.rawValue), decay α̂ = \(alpha)) "
+                + "gives w_R = 1 − w_V = \(1 - x); the prior needs 0 < w_V, w_R (paper eq. 15). "
+                + (schedule == .maxNormalized && alpha <= 0 ? "The max schedule needs a positive decay; " : "")
+                + (w.count < 2 && schedule == .paper ? "the paper schedule needs at least 2 decoder layers; " : "")
+                + "use a positive --decay, or merge without a prior")
         }
     }
 
@@ -108,7 +120,9 @@ public enum ClosedForm {
     }
 
     /// FRANK (eq. 13 without a prior, eq. 15 with one).
-    public static func frank(_ stats: TaskVectorStats, prior: FrankPrior, schedule: FrankSchedule, granularity: Granularity) throws -> Coefficients {
+    /// `warn` receives a warning when the decay is not positive (the paper assumes α > 0).
+    public static func frank(_ stats: TaskVectorStats, prior: FrankPrior, schedule: FrankSchedule, granularity: Granularity,
+                             warn: ((String) -> Void)? = nil) throws -> Coefficients {
         let L = stats.layers.count
         var alpha: Double? = nil
         switch prior {
@@ -126,7 +140,14 @@ public enum ClosedForm {
                 throw ClosedFormError(message: "FRANK's attention prior is per layer: use granularity layer or tensor")
             }
             guard L > 0 else { throw ClosedFormError(message: "no decoder layers to place the prior on") }
-            wVs = priorWeights(decay: alpha, layers: L, schedule: schedule)
+            if alpha <= 0 {
+                let source = if case .attention = prior { "fitted from the attention file" } else { "given" }
+                warn?("FRANK prior: decay α̂ = \(alpha) (\(source)) is not positive: visual attention does not fall with depth, "
+                      + "while the paper assumes α > 0; the prior then gives deeper layers more VLM weight, not less")
+            }
+            let w = priorWeights(decay: alpha, layers: L, schedule: schedule)
+            try checkPrior(w, decay: alpha, schedule: schedule)
+            wVs = w
         }
         func w(_ layer: Int?) -> (Double, Double) {
             guard let wVs, let layer else { return (1, 1) }
@@ -183,7 +204,8 @@ public enum ClosedForm {
     }
 
     /// The coefficients a spec resolves to; `stats` is needed only by the closed forms.
-    public static func coefficients(for spec: MergeSpec, layerCount L: Int, stats: TaskVectorStats?) throws -> Coefficients {
+    public static func coefficients(for spec: MergeSpec, layerCount L: Int, stats: TaskVectorStats?,
+                                    warn: ((String) -> Void)? = nil) throws -> Coefficients {
         switch spec.method {
         case .linear, .taskArithmetic, .ties, .dareLinear, .dareTies:
             return .constant(CoefficientPair(spec.vlWeight, spec.expWeight), layers: L)
@@ -198,7 +220,7 @@ public enum ClosedForm {
         case .frank, .metagpt, .nan:
             guard let stats else { throw ClosedFormError(message: "\(spec.method.rawValue) needs task-vector statistics") }
             switch spec.method {
-            case .frank: return try frank(stats, prior: spec.prior, schedule: spec.schedule, granularity: spec.effectiveGranularity)
+            case .frank: return try frank(stats, prior: spec.prior, schedule: spec.schedule, granularity: spec.effectiveGranularity, warn: warn)
             case .metagpt: return try metagpt(stats, granularity: spec.effectiveGranularity)
             default: return nan(stats, granularity: spec.effectiveGranularity)
             }
@@ -207,24 +229,53 @@ public enum ClosedForm {
 }
 
 /// Reads an attention file: one visual-attention share per layer, either one number per
-/// line or `layer,share` rows; a header line and blank lines are skipped.
+/// line (in layer order) or `layer,share` rows, where the layer column places each share,
+/// so rows may come in any order; the layers must be exactly 0..N−1 (HF indices) or 1..N
+/// (the paper's numbering), each once.
+/// A header line, `#` comments and blank lines are skipped.
 public func readAttentionShares(path: String) throws -> [Double] {
     let text: String
     do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
         throw ClosedFormError(message: "\(path): cannot read attention file: \(error.localizedDescription)")
     }
-    var shares: [Double] = []
-    for (i, raw) in text.split(whereSeparator: \.isNewline).enumerated() {
+    var rows: [(line: Int, layer: Int?, share: Double)] = []
+    var sawData = false
+    for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
         let line = raw.trimmingCharacters(in: .whitespaces)
         if line.isEmpty || line.hasPrefix("#") { continue }
         let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard let last = fields.last, let v = Double(last) else {
-            if i == 0 { continue }  // header
+            if !sawData { sawData = true; continue }  // header
             throw ClosedFormError(message: "\(path): line \(i + 1): not a number: '\(line)'")
         }
+        sawData = true
         guard v > 0, v.isFinite else { throw ClosedFormError(message: "\(path): line \(i + 1): share must be positive, got \(v)") }
-        shares.append(v)
+        var layer: Int? = nil
+        if fields.count >= 2 {
+            guard let l = Int(fields[0]), l >= 0 else {
+                throw ClosedFormError(message: "\(path): line \(i + 1): layer '\(fields[0])' is not a non-negative integer (HF layer index)")
+            }
+            layer = l
+        }
+        rows.append((i + 1, layer, v))
     }
-    guard !shares.isEmpty else { throw ClosedFormError(message: "\(path): no attention shares") }
-    return shares
+    guard !rows.isEmpty else { throw ClosedFormError(message: "\(path): no attention shares") }
+    let withLayer = rows.filter { $0.layer != nil }
+    if withLayer.isEmpty { return rows.map(\.share) }
+    guard withLayer.count == rows.count else {
+        throw ClosedFormError(message: "\(path): some rows have a layer column and some do not: use `layer,share` on every row")
+    }
+    // Layers numbered 0..N−1 (HF indices) or 1..N (the paper's l, as the testbed's probe
+    // writes them): the two sets differ, so the numbering is never ambiguous.
+    let first = rows.contains { $0.layer == 0 } ? 0 : 1
+    var shares = [Double?](repeating: nil, count: rows.count)
+    for r in rows {
+        let l = r.layer! - first
+        guard l >= 0, l < rows.count else {
+            throw ClosedFormError(message: "\(path): line \(r.line): layer \(r.layer!) is out of range: \(rows.count) rows need layers 0-\(rows.count - 1) (HF indices) or 1-\(rows.count) (the paper's numbering)")
+        }
+        guard shares[l] == nil else { throw ClosedFormError(message: "\(path): line \(r.line): layer \(r.layer!) appears twice") }
+        shares[l] = r.share
+    }
+    return shares.map { $0! }
 }

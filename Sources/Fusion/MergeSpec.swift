@@ -74,7 +74,8 @@ public enum FrankPrior: Sendable, Codable, Equatable {
 public enum FrankSchedule: String, Sendable, Codable, CaseIterable {
     /// eq. 16 as printed: w_V = e^(−α̂l) / Σ_j e^(−α̂j), w_R = 1 − w_V.
     case paper
-    /// w_V = e^(−α̂(l−1)) (1 at the first layer), w_R = 1 − w_V.
+    /// w_V = e^(−α̂l), w_R = 1 − w_V: eq. 16's numerator without the sum, so the largest
+    /// weight is e^(−α̂) < 1 at layer 1 when α̂ > 0 (see docs/fusion.md).
     case maxNormalized = "max"
 }
 
@@ -137,6 +138,11 @@ public struct MergeSpec: Sendable, Codable, Equatable {
         guard density > 0, density <= 1 else { throw bad("density must be in (0, 1], got \(density)") }
         if method == .layerRange && layerRange == nil { throw bad("layer_range needs a layer range") }
         if let r = layerRange, r.lowerBound < 0 { throw bad("layer range must start at 0 or later") }
+        // layer_range is θ_V + α·τ_R: dividing by λ_V + λ_R (or electing signs) would change that formula.
+        if method == .layerRange && normalize == true {
+            throw bad("layer_range does not take --normalize: its formula θ_V + α·τ_R has no division by the weights")
+        }
+        if method == .layerRange && signConsensus == true { throw bad("layer_range does not take sign consensus") }
         if case let .decay(a) = prior, !a.isFinite { throw bad("decay must be finite") }
         if case let .attention(s) = prior {
             guard s.count >= 2 else { throw bad("attention shares need at least 2 layers") }

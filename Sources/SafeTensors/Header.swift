@@ -8,7 +8,9 @@
 public struct SafeTensorsError: Error, Sendable, CustomStringConvertible, Equatable {
     public enum Kind: String, Sendable {
         case io, headerTooLarge, headerOutOfBounds, invalidHeader, invalidTensor, duplicateName,
-             offsetsInvalid, sizeMismatch, notFound, invalidIndex, write, shapeMismatch
+             offsetsInvalid, sizeMismatch, notFound, invalidIndex, write, shapeMismatch,
+             /// The temporary folder of an unfinished (or killed) merge, not a checkpoint.
+             partial
     }
     public let kind: Kind
     public let file: String

@@ -234,6 +234,12 @@ public final class Checkpoint: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw SafeTensorsError(.io, file: path, "no such file or directory")
         }
+        // A killed merge's temporary folder has the full layout with unwritten (zero) data:
+        // never read it as a model.
+        let folder = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
+        if let owner = OutputSafety.partialOwner(folder.isEmpty ? "." : folder) {
+            throw SafeTensorsError(.partial, file: path, "is the temporary folder of an unfinished or killed merge (\(owner)), not a checkpoint: its tensors may be unwritten. Rerun the merge; a later merge removes it once its writer is gone")
+        }
         var shardFiles: [SafeTensorFile] = []
         var weightMap: [String: String]? = nil
         var meta: [String: String] = [:]
@@ -368,11 +374,48 @@ public struct ShardIndex: Sendable {
             }
         }
         guard let weightMap else { throw SafeTensorsError(.invalidIndex, file: file, "no weight_map") }
+        guard !weightMap.isEmpty else { throw SafeTensorsError(.invalidIndex, file: file, "weight_map is empty: the index lists no tensors") }
         return ShardIndex(weightMap: weightMap, metadata: metadata, shardNames: order)
     }
 
     /// No path separators, no "..", not empty, not hidden-relative tricks.
     public static func isPlainFileName(_ s: String) -> Bool {
         !s.isEmpty && s != "." && s != ".." && !s.contains("/") && !s.contains("\\") && !s.contains("..") && !s.contains("\0")
+    }
+}
+
+extension TensorRef {
+    /// NaN and ±inf entries of a floating tensor, from the raw bit patterns (exact for every
+    /// float dtype: no conversion, so a large f64 is not mistaken for an overflow). Streams
+    /// the data in pieces and drops the pages after use; 0, 0 for integer tensors.
+    public func nonFiniteCounts() -> (nan: Int, inf: Int) {
+        var nan = 0, inf = 0
+        func scan<T: FixedWidthInteger>(_: T.Type, exponent: T, mantissa: T) {
+            let piece = 1 << 20
+            // Copied into an aligned buffer: a header need not leave the data aligned.
+            var buf = [T](repeating: 0, count: min(piece, elementCount))
+            var lo = 0
+            while lo < elementCount {
+                let n = min(piece, elementCount - lo)
+                let src = rawBytes(from: lo, count: n)
+                buf.withUnsafeMutableBytes { dst in dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+                // Most tensors are all finite: count exponent-all-ones entries first (vectorizes).
+                var special = 0
+                for x in buf[0..<n] where x & exponent == exponent { special += 1 }
+                if special > 0 {
+                    for x in buf[0..<n] where x & exponent == exponent { if x & mantissa != 0 { nan += 1 } else { inf += 1 } }
+                }
+                releaseElements(from: lo, count: n)
+                lo += n
+            }
+        }
+        switch dtype {
+        case .f32: scan(UInt32.self, exponent: 0x7F80_0000, mantissa: 0x007F_FFFF)
+        case .bf16: scan(UInt16.self, exponent: 0x7F80, mantissa: 0x007F)
+        case .f16: scan(UInt16.self, exponent: 0x7C00, mantissa: 0x03FF)
+        case .f64: scan(UInt64.self, exponent: 0x7FF0_0000_0000_0000, mantissa: 0x000F_FFFF_FFFF_FFFF)
+        default: break
+        }
+        return (nan, inf)
     }
 }

@@ -106,16 +106,29 @@ public final class CheckpointWriter: @unchecked Sendable {
     private let overwrite: Bool
     private var finished = false
 
+    /// The resolved output path (symlinks followed) that `finish()` renames onto.
+    public let resolvedOutputPath: String
+    private let inputs: [String]
+    private var copiedNames: [String] = []
+    /// Temporary folders of dead writers next to the output, removed by this init.
+    public private(set) var removedStalePartials: [String] = []
+
     /// Plans shards of at most `maxShardBytes` of tensor data (a larger single tensor gets a shard of its own).
-    public init(outputPath: String, tensors: [TensorSpec], maxShardBytes: Int, metadata: [String: String], overwrite: Bool = false) throws(SafeTensorsError) {
+    /// `inputs` are the checkpoints the output is computed from: the output may never be
+    /// one of them or contain one (see `OutputSafety.check`).
+    public init(outputPath: String, tensors: [TensorSpec], maxShardBytes: Int, metadata: [String: String], overwrite: Bool = false,
+                inputs: [String] = []) throws(SafeTensorsError) {
         self.outputPath = outputPath
         self.metadata = metadata
         self.overwrite = overwrite
         self.specs = tensors
+        self.inputs = inputs
         let fm = FileManager.default
-        if fm.fileExists(atPath: outputPath) && !overwrite {
-            throw SafeTensorsError(.write, file: outputPath, "output already exists (use --force to replace it)")
+        try OutputSafety.check(output: outputPath, inputs: inputs, overwrite: overwrite)
+        guard let resolved = OutputSafety.resolvedPath(outputPath) else {
+            throw SafeTensorsError(.write, file: outputPath, "the output's parent folder does not exist")
         }
+        resolvedOutputPath = resolved
         var seen = Set<String>()
         for t in tensors where !seen.insert(t.name).inserted {
             throw SafeTensorsError(.duplicateName, file: outputPath, tensor: t.name, "tensor planned twice")
@@ -134,12 +147,20 @@ public final class CheckpointWriter: @unchecked Sendable {
         let n = groups.count
         shardNames = n == 1 ? [Checkpoint.singleName]
             : (1...n).map { String(format: "model-%05d-of-%05d.safetensors", $0, n) }
-        let parent = (outputPath as NSString).deletingLastPathComponent
-        let base = (outputPath as NSString).lastPathComponent
-        tempPath = ((parent.isEmpty ? "." : parent) as NSString).appendingPathComponent(".\(base).partial-\(getpid())")
+        // The temporary folder sits next to the resolved output (same file system, so the
+        // final rename is atomic) and is named after this writer (pid + start time), so a
+        // later writer can tell a dead writer's leftovers from a running one's.
+        let parent = (resolved as NSString).deletingLastPathComponent
+        let base = (resolved as NSString).lastPathComponent
+        removedStalePartials = OutputSafety.removeStalePartials(in: parent)
+        tempPath = (parent as NSString).appendingPathComponent(OutputSafety.partialName(for: base))
         try? fm.removeItem(atPath: tempPath)
         do { try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: true) } catch {
             throw SafeTensorsError(.write, file: tempPath, "cannot create directory: \(error)")
+        }
+        let marker = (tempPath as NSString).appendingPathComponent(OutputSafety.partialMarker)
+        guard fm.createFile(atPath: marker, contents: Data("\(getpid()) \(OutputSafety.processStartTime())\n".utf8)) else {
+            throw SafeTensorsError(.write, file: marker, "cannot create the partial marker")
         }
         var fds: [Int32] = []
         var allEntries: [[(spec: TensorSpec, start: Int)]] = []
@@ -249,10 +270,12 @@ public final class CheckpointWriter: @unchecked Sendable {
 
     /// Copies a file into the output directory (config, tokenizer, ...).
     public func copyFile(from path: String, as name: String? = nil) throws(SafeTensorsError) {
-        let dest = (tempPath as NSString).appendingPathComponent(name ?? (path as NSString).lastPathComponent)
+        let fileName = name ?? (path as NSString).lastPathComponent
+        let dest = (tempPath as NSString).appendingPathComponent(fileName)
         do { try FileManager.default.copyItem(atPath: path, toPath: dest) } catch {
             throw SafeTensorsError(.write, file: path, "cannot copy into the output: \(error)")
         }
+        lock.lock(); copiedNames.append(fileName); lock.unlock()
     }
 
     /// Checks every tensor was fully written, syncs, writes the index (for several shards)
@@ -279,6 +302,17 @@ public final class CheckpointWriter: @unchecked Sendable {
             }
         }
         let fm = FileManager.default
+        // The manifest lists what this writer produced (so a later --force may replace all of it).
+        var files = shardNames + (shardNames.count > 1 ? [Checkpoint.indexName] : [])
+        lock.lock(); files += copiedNames; lock.unlock()
+        let manifest = (tempPath as NSString).appendingPathComponent(OutputSafety.manifestName)
+        do { try Data((files.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: manifest)) } catch {
+            throw SafeTensorsError(.write, file: manifest, "\(error)")
+        }
+        // The output may have changed since init: check again right before replacing it.
+        try OutputSafety.check(output: outputPath, inputs: inputs, overwrite: overwrite)
+        try? fm.removeItem(atPath: (tempPath as NSString).appendingPathComponent(OutputSafety.partialMarker))
+        let outputPath = resolvedOutputPath
         var trash: String? = nil
         if fm.fileExists(atPath: outputPath) {
             guard overwrite else { throw SafeTensorsError(.write, file: outputPath, "output already exists") }

@@ -138,7 +138,7 @@ public final class TestbedFamily: Sendable {
 
     /// The merged VLM's language model, in memory: each paired tensor through Fusion's
     /// `mergeTensor` with the coefficients of its layer (or tensor); elements beyond the shared
-    /// vocabulary rows keep the VLM's values, as in the checkpoint executor.
+    /// vocabulary rows keep the VLM's values, as in the checkpoint merge pipeline.
     public func mergedDecoder(scenario: Scenario, spec: MergeSpec, coefficients: Coefficients) throws -> DecoderWeights {
         let pairing = pairings[scenario]!
         let expert = experts[scenario]!

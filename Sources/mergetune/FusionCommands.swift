@@ -83,7 +83,8 @@ struct Merge: ParsableCommand {
     @Option(help: "Output dtype (bf16, f16, f32, f64); default: the VLM's.") var dtype: String?
     @Option(help: "Maximum shard size, e.g. 5GB, 500MB.") var maxShardSize: String = "5GB"
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
-    @Flag(help: "Replace an existing output.") var force = false
+    @Flag(help: "Replace an existing output: only an empty folder or a checkpoint (weights, index, config and tokenizer files), never an input, a folder holding one, or the current directory. Other files in it are listed and the merge refused.")
+    var force = false
     @Flag(help: "Validate the inputs and print the plan; write nothing.") var dryRun = false
     @Option(name: [.short, .customLong("output")], help: "Output checkpoint directory.") var output: String?
 
@@ -101,6 +102,9 @@ struct Merge: ParsableCommand {
         if parseByteSize(maxShardSize) == nil { throw ValidationError("--max-shard-size: cannot parse '\(maxShardSize)'") }
         if let layers, parseRange(layers) == nil { throw ValidationError("--layers must look like A-B with 0 ≤ A ≤ B") }
         if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
+        if method == .layerRange && normalize == true {
+            throw ValidationError("layer_range does not take --normalize: its formula θ_V + α·τ_R has no division by the weights")
+        }
     }
 
     func parseRange(_ s: String) -> ClosedRange<Int>? {
@@ -176,7 +180,9 @@ struct Weights: ParsableCommand {
         let (base, vlm, expert) = try triple.open()
         let pairing = try TensorPairing(base: base, vlm: vlm, expert: expert, passThroughUnpaired: triple.passThroughUnpaired)
         let stats = try computeTaskVectorStats(pairing)
-        let c = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats)
+        let c = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats) { msg in
+            FileHandle.standardError.write(Data("warning: \(msg)\n".utf8))
+        }
         var rows: [(group: String, vl: Double, exp: Double, prior: Double?)] = []
         for (l, p) in c.layers.enumerated() { rows.append(("\(l)", p.vl, p.exp, c.priorV?[l])) }
         rows.append(("other", c.other.vl, c.other.exp, nil))
@@ -237,10 +243,12 @@ struct Diagnose: ParsableCommand {
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate a checkpoint (.safetensors file or directory) and print its tensor table.")
+        abstract: "Validate a checkpoint (.safetensors file or directory) and print its tensor table.",
+        discussion: "Reads every floating tensor and reports NaN/inf entries per tensor (exit 1 if any); --header-only skips that read. The temporary folder of an unfinished merge is refused (exit 1).")
 
     @Argument(help: "A .safetensors file or a checkpoint directory.") var checkpoint: String
     @Flag(help: "Print only the summary line.") var summary = false
+    @Flag(help: "Validate headers and index only; do not read the tensor data for NaN/inf.") var headerOnly = false
 
     func run() throws {
         let ck = try Checkpoint(path: checkpoint)
@@ -255,6 +263,29 @@ struct Inspect: ParsableCommand {
                 break  // shards carry the same metadata; print the first
             }
         }
-        print("\(ck.tensorCount) tensors, \(ck.parameterCount) parameters, \(ck.shards.count) shard(s), \(humanBytes(ck.totalBytes)): valid")
+        let line = "\(ck.tensorCount) tensors, \(ck.parameterCount) parameters, \(ck.shards.count) shard(s), \(humanBytes(ck.totalBytes))"
+        if headerOnly {
+            print(line + ": headers valid (data not read)")
+            return
+        }
+        var bad: [(String, Int, Int)] = []
+        for name in ck.names {
+            let c = try ck.tensor(name).nonFiniteCounts()
+            if c.nan + c.inf > 0 { bad.append((name, c.nan, c.inf)) }
+        }
+        for (name, nan, inf) in bad { print("non-finite  \(name): \(nan) NaN, \(inf) inf") }
+        if bad.isEmpty {
+            print(line + ": valid, all values finite")
+        } else {
+            print(line + ": INVALID")
+            throw ValidationFailure(message: "\(checkpoint): \(bad.count) tensor(s) hold non-finite values (NaN or inf), listed above")
+        }
     }
+}
+
+/// A runtime failure (exit 1) whose message is printed as the error.
+struct ValidationFailure: Error, CustomStringConvertible, LocalizedError {
+    let message: String
+    var description: String { message }
+    var errorDescription: String? { message }
 }

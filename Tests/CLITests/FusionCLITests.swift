@@ -96,8 +96,9 @@ final class FusionCLITests: XCTestCase {
         let obj = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as! [String: Any]
         XCTAssertEqual(obj["decay"] as! Double, log(2.0), accuracy: 1e-6)
         let layers = obj["layers"] as! [[String: Any]]
-        XCTAssertEqual(layers[0]["prior_w_v"] as! Double, 1, accuracy: 1e-9)
-        XCTAssertEqual(layers[0]["lambda_r"] as! Double, 0, accuracy: 1e-9)  // max schedule: w_R = 0 at layer 1
+        // max schedule: w_V = e^(−α̂l) = 1/2 at layer 1 (α̂ = ln 2), so λ is the plain norm ratio there.
+        XCTAssertEqual(layers[0]["prior_w_v"] as! Double, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(layers[0]["lambda_r"] as! Double, Double(lines[1].split(separator: ",")[2])!, accuracy: 1e-6)
         let wrong = tmp("att3.csv")
         try "0.4\n0.2\n0.1\n".write(toFile: wrong, atomically: true, encoding: .utf8)
         let mismatch = try run(["weights"] + triple + ["--method", "frank", "--attention", wrong])
@@ -120,5 +121,93 @@ final class FusionCLITests: XCTestCase {
         let f = lines[1].split(separator: ",").map(String.init)
         XCTAssertEqual(Double(f[2])! / Double(f[1])!, 1.5, accuracy: 0.15)
         XCTAssertLessThan(abs(Double(f[3])!), 0.2)
+    }
+
+    /// Copies of the fixture triple in a scratch folder (these tests try to destroy them).
+    func scratchTriple(_ name: String) throws -> (root: String, base: String, vlm: String, expert: String) {
+        let root = tmp(name)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for d in ["base", "vlm_wrapped", "expert"] { try FileManager.default.copyItem(atPath: fixture(d), toPath: root + "/" + d) }
+        return (root, root + "/base", root + "/vlm_wrapped", root + "/expert")
+    }
+
+    func contents(_ dir: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir) { out[f] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + f)) }
+        return out
+    }
+
+    /// `--force -o` onto an input, a folder holding the inputs, or the current directory
+    /// is refused (exit 1, no crash) and the inputs are intact byte for byte.
+    func testForceNeverDestroysInputsOrTheCurrentDirectory() throws {
+        let t = try scratchTriple("force")
+        let before = try contents(t.vlm)
+        let args = ["merge", "--base", t.base, "--vlm", t.vlm, "--expert", t.expert, "--method", "task_arithmetic", "--force"]
+        let onInput = try run(args + ["-o", t.vlm])
+        XCTAssertEqual(onInput.code, 1, onInput.err)
+        XCTAssertTrue(onInput.err.contains("is the input checkpoint"), onInput.err)
+        let onRoot = try run(args + ["-o", t.root])
+        XCTAssertEqual(onRoot.code, 1, onRoot.err)
+        XCTAssertTrue(onRoot.err.contains("contains the input checkpoint"), onRoot.err)
+        let dot = try MergeTuneBinary.run(["merge", "--base", "../base", "--vlm", ".", "--expert", "../expert", "--method", "task_arithmetic",
+                                           "--force", "-o", "."], in: URL(fileURLWithPath: t.vlm))
+        XCTAssertEqual(dot.status, 1, dot.stderr)
+        XCTAssertTrue(dot.stderr.contains("input checkpoint"), dot.stderr)
+        // A current directory that is not an input is refused too.
+        let work = t.root + "/work"
+        XCTAssertEqual(try run(["merge"] + triple + ["--method", "task_arithmetic", "-o", work]).code, 0)
+        let cwd = try MergeTuneBinary.run(["merge"] + triple + ["--method", "task_arithmetic", "--force", "-o", "."], in: URL(fileURLWithPath: work))
+        XCTAssertEqual(cwd.status, 1, cwd.stderr)
+        XCTAssertTrue(cwd.stderr.contains("current directory"), cwd.stderr)
+        XCTAssertEqual(try contents(t.vlm), before, "the VLM input is intact")
+        // Unrelated files are listed, not deleted.
+        try "my notes".write(toFile: work + "/NOTES.md", atomically: true, encoding: .utf8)
+        let notes = try run(["merge"] + triple + ["--method", "task_arithmetic", "--force", "-o", work])
+        XCTAssertEqual(notes.code, 1)
+        XCTAssertTrue(notes.err.contains("NOTES.md"), notes.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work + "/NOTES.md"))
+    }
+
+    /// An overflowing weight fails naming a tensor and writes nothing; inspect reports NaN/inf per tensor.
+    func testNonFiniteMergeFailsAndInspectReportsNonFinite() throws {
+        let out = tmp("inf")
+        let r = try run(["merge"] + triple + ["--method", "task_arithmetic", "--vl-weight", "1e308", "-o", out])
+        XCTAssertEqual(r.code, 1, r.out)
+        XCTAssertTrue(r.err.contains("is not finite") && r.err.contains("merged tensor 'language_model."), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let nanFile = tmp("nan.safetensors")
+        let bits: [UInt32] = [0x3F80_0000, 0x7FC0_0000, 0x7F80_0000, 0xFF80_0000]
+        var data = [UInt8]()
+        for b in bits { withUnsafeBytes(of: b.littleEndian) { data += $0 } }
+        let header = #"{"bad":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"good":{"dtype":"F32","shape":[1],"data_offsets":[16,20]}}"#
+        var bytes = [UInt8]()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
+        bytes += Array(header.utf8) + data + [0, 0, 0x80, 0x3F]
+        FileManager.default.createFile(atPath: nanFile, contents: Data(bytes))
+        let i = try run(["inspect", nanFile])
+        XCTAssertEqual(i.code, 1)
+        XCTAssertTrue(i.out.contains("non-finite  bad: 1 NaN, 2 inf") && !i.out.contains("good:"), i.out)
+        XCTAssertTrue(i.out.contains("INVALID") && i.err.contains("1 tensor(s) hold non-finite values"), i.out + i.err)
+        XCTAssertEqual(try run(["inspect", "--header-only", nanFile]).code, 0)
+    }
+
+    /// The temporary folder of a killed merge is not a checkpoint.
+    func testInspectRefusesAPartialOutput() throws {
+        let dir = tmp("partial") + "/.m.partial-4194303-7"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture("base") + "/model.safetensors", toPath: dir + "/model.safetensors")
+        let r = try run(["inspect", dir])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("unfinished or killed merge"), r.err)
+    }
+
+    func testLayerRangeNormalizeAndFrankPriorChecks() throws {
+        XCTAssertEqual(try run(["merge"] + triple + ["--method", "layer_range", "--layers", "0-1", "--normalize", "-o", tmp("lr")]).code, 2)
+        let neg = try run(["weights"] + triple + ["--method", "frank", "--decay=-0.3"])
+        XCTAssertEqual(neg.code, 0, neg.err)
+        XCTAssertTrue(neg.err.contains("warning: FRANK prior: decay α̂ = -0.3"), neg.err)
+        let bad = try run(["weights"] + triple + ["--method", "frank", "--decay=-0.3", "--schedule", "max"])
+        XCTAssertEqual(bad.code, 1)
+        XCTAssertTrue(bad.err.contains("w_R"), bad.err)
     }
 }

@@ -268,3 +268,166 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 }
+
+/// Output safety of `--force`, temporary folders of killed writers, and the index and
+/// value checks added by the hardening issue.
+final class OutputSafetyTests: XCTestCase {
+    let spec = TensorSpec(name: "w", dtype: .f32, shape: [2])
+
+    func write(_ out: String, overwrite: Bool = true, inputs: [String] = [], copy: String? = nil) throws {
+        let w = try CheckpointWriter(outputPath: out, tensors: [spec], maxShardBytes: 1000, metadata: [:], overwrite: overwrite, inputs: inputs)
+        try [Float(1), 2].withUnsafeBufferPointer { try w.write("w", $0) }
+        if let copy { try w.copyFile(from: copy) }
+        try w.finish()
+    }
+
+    func checkpoint(_ dir: String, extra: [String] = []) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try writeSafeTensorsFile(path: dir + "/model.safetensors", tensors: [(spec, [3, 4])])
+        try "{}".write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        for f in extra { try "notes".write(toFile: dir + "/" + f, atomically: true, encoding: .utf8) }
+    }
+
+    /// --force never replaces an input, a folder holding one (also through a symlink), or
+    /// a folder with unrelated files; the inputs are intact afterwards.
+    func testForceRefusesInputsContainersSymlinksAndUnrelatedFiles() throws {
+        let root = tempDir()
+        let input = root + "/vlm"
+        try checkpoint(input)
+        let cases: [(String, String)] = [(input, "is the input"), (root, "contains the input"), (input + "/model.safetensors", "is the input")]
+        for (out, expected) in cases {
+            XCTAssertThrowsError(try write(out, inputs: [input, input + "/model.safetensors"])) { XCTAssertTrue("\($0)".contains(expected), "\(out): \($0)") }
+        }
+        let link = root + "/link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: input)
+        XCTAssertThrowsError(try write(link, inputs: [input])) { XCTAssertTrue("\($0)".contains("is the input"), "\($0)") }
+        XCTAssertEqual(try Checkpoint(path: input).tensor("w").floats(), [3, 4], "input untouched")
+
+        let notes = root + "/old"
+        try checkpoint(notes, extra: ["README.md", "notes.txt"])
+        XCTAssertThrowsError(try write(notes, inputs: [input])) { e in
+            XCTAssertTrue("\(e)".contains("README.md") && "\(e)".contains("notes.txt") && !"\(e)".contains("config.json"), "\(e)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: notes + "/README.md"))
+        // A folder without weights is not a checkpoint either; a file is not a folder.
+        let cfgOnly = root + "/cfg"
+        try FileManager.default.createDirectory(atPath: cfgOnly, withIntermediateDirectories: true)
+        try "{}".write(toFile: cfgOnly + "/config.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try write(cfgOnly)) { XCTAssertTrue("\($0)".contains("no .safetensors"), "\($0)") }
+        XCTAssertThrowsError(try write(input + "/config.json")) { XCTAssertTrue("\($0)".contains("is a file"), "\($0)") }
+        // An empty folder and a plain checkpoint folder are replaced.
+        let empty = root + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        try write(empty)
+        XCTAssertEqual(try Checkpoint(path: empty).tensor("w").floats(), [1, 2])
+        let other = root + "/other"
+        try checkpoint(other)
+        try write(other, inputs: [input])
+        XCTAssertEqual(try Checkpoint(path: other).tensor("w").floats(), [1, 2])
+    }
+
+    /// The current directory (or a folder holding it) is never replaced.
+    func testForceRefusesTheCurrentDirectory() throws {
+        let root = tempDir()
+        let dir = root + "/work"
+        try checkpoint(dir)
+        let saved = FileManager.default.currentDirectoryPath
+        defer { FileManager.default.changeCurrentDirectoryPath(saved) }
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir))
+        for out in [".", dir, "..", "./"] {
+            XCTAssertThrowsError(try write(out)) { XCTAssertTrue("\($0)".contains("current directory"), "\(out): \($0)") }
+        }
+        XCTAssertEqual(try Checkpoint(path: dir).tensor("w").floats(), [3, 4])
+    }
+
+    /// Files the writer copied (a README of the VLM) are listed in its manifest, so a later
+    /// --force may replace its own output.
+    func testManifestLetsForceReplaceOwnOutput() throws {
+        let root = tempDir()
+        let readme = root + "/README.md"
+        try "model card".write(toFile: readme, atomically: true, encoding: .utf8)
+        let out = root + "/out"
+        try write(out, overwrite: false, copy: readme)
+        let manifest = try String(contentsOfFile: out + "/" + OutputSafety.manifestName, encoding: .utf8)
+        XCTAssertEqual(manifest, "model.safetensors\nREADME.md\n")
+        XCTAssertEqual(OutputSafety.unrelatedFiles(in: out), [])
+        try write(out, copy: readme)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/" + OutputSafety.partialMarker))
+    }
+
+    /// A writer's temporary folder is named after its pid and start time; a later writer
+    /// removes those of writers that are gone (dead pid, or a pid reused with another start
+    /// time) and keeps those of running ones.
+    func testStalePartialsOfDeadWritersAreRemoved() throws {
+        let root = tempDir()
+        let me = getpid(), start = OutputSafety.processStartTime()
+        XCTAssertGreaterThan(start, 0, "Linux: /proc/self/stat gives the start time")
+        let dead = root + "/.x.partial-4194303-17"           // above Linux's pid_max: no such process
+        let reused = root + "/.x.partial-\(me)-\(start + 1)"  // our pid, another start time
+        let alive = root + "/.y.partial-\(me)-\(start)"
+        let aliveOld = root + "/.y.partial-\(me)"             // no start time: kept while the pid runs
+        let deadTrash = root + "/.z.partial-4194303-17.old"
+        let unrelated = root + "/.x.partial-notes"
+        let deadWithNotes = root + "/.w.partial-4194303"       // dead, but holds someone's notes: kept
+        for d in [dead, reused, alive, aliveOld, deadTrash, unrelated, deadWithNotes] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        try "mine".write(toFile: deadWithNotes + "/notes.txt", atomically: true, encoding: .utf8)
+        try writeSafeTensorsFile(path: dead + "/model.safetensors", tensors: [(spec, [0, 0])])
+        let w = try CheckpointWriter(outputPath: root + "/out", tensors: [spec], maxShardBytes: 1000, metadata: [:])
+        XCTAssertEqual(Set(w.removedStalePartials), [dead, reused, deadTrash])
+        for d in [alive, aliveOld, unrelated, deadWithNotes] { XCTAssertTrue(FileManager.default.fileExists(atPath: d), d) }
+        XCTAssertTrue((w.tempPath as NSString).lastPathComponent.hasSuffix(".partial-\(me)-\(start)"), w.tempPath)
+    }
+
+    /// A killed writer's folder (full layout, unwritten zeros) is refused as a checkpoint:
+    /// by its marker, also after a rename, and by its name.
+    func testPartialFolderIsNotACheckpoint() throws {
+        let root = tempDir()
+        let w = try CheckpointWriter(outputPath: root + "/out", tensors: [spec], maxShardBytes: 1000, metadata: [:])
+        try [Float(1), 2].withUnsafeBufferPointer { try w.write("w", $0) }
+        for path in [w.tempPath, w.tempPath + "/model.safetensors"] {
+            XCTAssertThrowsError(try Checkpoint(path: path)) { e in
+                XCTAssertEqual((e as? SafeTensorsError)?.kind, .partial)
+                XCTAssertTrue("\(e)".contains("unfinished or killed merge") && "\(e)".contains("pid \(getpid())"), "\(e)")
+            }
+        }
+        let renamed = root + "/looks-fine"
+        try FileManager.default.copyItem(atPath: w.tempPath, toPath: renamed)
+        XCTAssertThrowsError(try Checkpoint(path: renamed)) { XCTAssertEqual(($0 as? SafeTensorsError)?.kind, .partial) }
+        let byName = root + "/.old.partial-4194303-5"
+        try FileManager.default.createDirectory(atPath: byName, withIntermediateDirectories: true)
+        try writeSafeTensorsFile(path: byName + "/model.safetensors", tensors: [(spec, [0, 0])])
+        XCTAssertThrowsError(try Checkpoint(path: byName)) { XCTAssertEqual(($0 as? SafeTensorsError)?.kind, .partial) }
+        try w.finish()
+        XCTAssertEqual(try Checkpoint(path: root + "/out").tensor("w").floats(), [1, 2])
+    }
+
+    func testEmptyWeightMapIsRejected() throws {
+        let dir = tempDir()
+        try writeSafeTensorsFile(path: dir + "/a.safetensors", tensors: [(spec, [1, 2])])
+        try #"{"metadata":{"total_size":0},"weight_map":{}}"#.write(toFile: dir + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Checkpoint(path: dir)) { e in
+            XCTAssertEqual((e as? SafeTensorsError)?.kind, .invalidIndex)
+            XCTAssertTrue("\(e)".contains("weight_map is empty"), "\(e)")
+        }
+    }
+
+    /// NaN and inf are counted per tensor from the bit patterns of every float dtype; a
+    /// large f64 is finite.
+    func testNonFiniteCounts() throws {
+        let dir = tempDir()
+        let values: [Float] = [1, .nan, .infinity, -.infinity, 0, -0.0, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        for dtype in [DType.f32, .bf16, .f16, .f64] {
+            let p = dir + "/\(dtype.rawValue).safetensors"
+            try writeSafeTensorsFile(path: p, tensors: [(TensorSpec(name: "t", dtype: dtype, shape: [8]), values),
+                                                        (TensorSpec(name: "ok", dtype: dtype, shape: [2]), [1, 2])])
+            let ck = try Checkpoint(path: p)
+            let c = try ck.tensor("t").nonFiniteCounts()
+            // bf16 and f16 round Float's largest finite value to inf when written.
+            XCTAssertEqual(c.nan, 1, dtype.rawValue)
+            XCTAssertEqual(c.inf, dtype == .f16 || dtype == .bf16 ? 3 : 2, dtype.rawValue)
+            XCTAssertEqual(try ck.tensor("ok").nonFiniteCounts().nan + ck.tensor("ok").nonFiniteCounts().inf, 0)
+        }
+    }
+}

@@ -49,6 +49,27 @@ public struct MergeResult: Sendable {
     public let copiedFiles: [String]
     public let statsSeconds: Double
     public let seconds: Double
+    /// Non-finite input tensors (file and tensor named) and FRANK prior warnings, also sent to the log.
+    public var warnings: [String] = []
+}
+
+public struct MergeError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    public let message: String
+    public var description: String { message }
+    public var errorDescription: String? { message }
+}
+
+/// Warnings collected from the workers (and logged as they come).
+final class WarningSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var all: [String] = []
+    let log: (@Sendable (String) -> Void)?
+    init(log: (@Sendable (String) -> Void)?) { self.log = log }
+    func warn(_ m: String) {
+        lock.lock(); all.append(m); lock.unlock()
+        log?("warning: \(m)")
+    }
+    var list: [String] { lock.lock(); defer { lock.unlock() }; return all }
 }
 
 /// Per-worker Float chunks, allocated once per worker.
@@ -248,7 +269,7 @@ public func coefficientsJSON(_ c: Coefficients) -> String {
     return s + "}"
 }
 
-/// The streaming merge executor: pairs the checkpoints, resolves the coefficients
+/// The streaming merge pipeline: pairs the checkpoints, resolves the coefficients
 /// (one statistics pass for the closed forms), plans the output's shards, and merges
 /// tensor by tensor on `options.threads` workers, each holding a few chunks of memory.
 public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: MergeSpec, to output: String,
@@ -271,9 +292,10 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
         stats = try computeTaskVectorStats(pairing, threads: options.threads, chunkElements: options.chunkElements)
     }
     let statsSeconds = Date().timeIntervalSince(start)
-    let coefficients = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats)
+    let warnings = WarningSink(log: log)
+    let coefficients = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats, warn: warnings.warn)
     return try merge(pairing: pairing, spec: spec, coefficients: coefficients, to: output, options: options,
-                     inputs: inputs, vlm: vlm, start: start, statsSeconds: statsSeconds, log: log)
+                     inputs: inputs, vlm: vlm, start: start, statsSeconds: statsSeconds, warnings: warnings, log: log)
 }
 
 private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ inputs: (base: String, vlm: String, expert: String)) -> [String: String] {
@@ -287,9 +309,11 @@ private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ input
 }
 
 private func makeWriter(_ pairing: TensorPairing, _ metadata: [String: String], _ output: String, _ options: MergeOptions,
-                        _ vlm: Checkpoint?) throws -> (CheckpointWriter, [String]) {
+                        _ vlm: Checkpoint?, inputs: [String], log: (@Sendable (String) -> Void)?) throws -> (CheckpointWriter, [String]) {
     let writer = try CheckpointWriter(outputPath: output, tensors: pairing.tensors.map(\.output),
-                                      maxShardBytes: options.maxShardBytes, metadata: metadata, overwrite: options.overwrite)
+                                      maxShardBytes: options.maxShardBytes, metadata: metadata, overwrite: options.overwrite,
+                                      inputs: inputs)
+    for p in writer.removedStalePartials { log?("removed the temporary folder of a merge that no longer runs: \(p)") }
     var copied: [String] = []
     if options.copyConfigFiles, let vlm {
         for name in vlmSideFiles(vlm) {
@@ -302,7 +326,7 @@ private func makeWriter(_ pairing: TensorPairing, _ metadata: [String: String], 
 
 /// Produces one output tensor (merge or copy) through a worker's buffers.
 private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coefficients, writer: CheckpointWriter,
-                     buf: WorkerBuffers, chunk: Int) throws {
+                     buf: WorkerBuffers, chunk: Int, warnings: WarningSink) throws {
     switch t.action {
     case let .copy(src):
         try copyTensor(src, from: 0, count: src.elementCount, to: t.output, writer: writer, buf: buf, chunk: chunk)
@@ -312,7 +336,7 @@ private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coeffici
                                   seed: spec.seed, tensor: t.canonical ?? t.name)
         let stream = ChunkStream(base: b, vlm: v, expert: e, count: shared, chunk: chunk)
         var loaded = false
-        for pass in kernel.passes {
+        for pass in kernel.passes where kernel.needs(pass) {
             kernel.begin(pass)
             try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
                 kernel.accumulate(pass, base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n)
@@ -320,9 +344,22 @@ private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coeffici
             kernel.end(pass)
         }
         let k = kernel
+        var flags: NonFinite = []
         try stream.forEachChunk(buf, loaded: &loaded) { lo, n in
-            k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
+            let f = k.apply(base: buf.b, vlm: buf.v, expert: buf.e, offset: lo, n: n, out: buf.v)
+            flags.formUnion(f)
+            if f.contains(.output) {
+                // Rare path: find the non-finite inputs of this tensor (the kernel tracks them only under DARE).
+                let culprits = [b, v, e].filter { r in let c = r.nonFiniteCounts(); return c.nan + c.inf > 0 }
+                    .map { "\($0.file.path): '\($0.name)'" }
+                throw MergeError(message: "merged tensor '\(t.name)' is not finite (inf or NaN); nothing was written. "
+                    + (culprits.isEmpty ? "The inputs are finite there: the weights (λ_V = \(c.vl), λ_R = \(c.exp)) overflow Float; use smaller weights."
+                                        : "Non-finite input values in \(culprits.joined(separator: ", ")): repair or replace those checkpoints."))
+            }
             try writer.write(t.name, UnsafeBufferPointer(start: buf.v, count: n), elementOffset: lo, scratch: buf.scratch)
+        }
+        for (flag, ref, role) in [(NonFinite.vlm, v, "VLM"), (.expert, e, "expert")] where flags.contains(flag) {
+            warnings.warn("\(ref.file.path): tensor '\(ref.name)' (\(role)) holds non-finite values (inf or NaN); the merge dropped them here, but check that checkpoint")
         }
         // Extra vocabulary rows of the VLM keep their values.
         if shared < v.elementCount {
@@ -333,13 +370,13 @@ private func produce(_ t: PlannedTensor, spec: MergeSpec, coefficients: Coeffici
 
 /// Runs `produce` over `indices` of the pairing on the worker pool, with read-ahead.
 private func produceAll(_ indices: [Int], pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients,
-                        writer: CheckpointWriter, options: MergeOptions, pool: BufferPool? = nil) throws {
+                        writer: CheckpointWriter, options: MergeOptions, pool: BufferPool? = nil, warnings: WarningSink) throws {
     let tensors = pairing.tensors
     let chunk = options.chunkElements
     try parallelForEach(count: indices.count, threads: options.threads, capacity: chunk, pool: pool) { j, buf in
         // Ask the kernel to read ahead the tensors the workers will take next.
         for k in (j + 1)..<min(indices.count, j + 1 + options.threads) { prefetch(tensors[indices[k]]) }
-        try produce(tensors[indices[j]], spec: spec, coefficients: coefficients, writer: writer, buf: buf, chunk: chunk)
+        try produce(tensors[indices[j]], spec: spec, coefficients: coefficients, writer: writer, buf: buf, chunk: chunk, warnings: warnings)
     }
 }
 
@@ -356,8 +393,11 @@ private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to outpu
         if case .merge = t.action, let c = t.canonical { return (c, NormStats()) }
         return nil
     }), tensorLayer: [:], layers: Array(repeating: NormStats(), count: L), other: NormStats())
-    var coefficients = try ClosedForm.coefficients(for: spec, layerCount: L, stats: empty)
-    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm)
+    let warnings = WarningSink(log: log)
+    // Resolves (and checks) the prior before anything is written; its warnings come from here.
+    var coefficients = try ClosedForm.coefficients(for: spec, layerCount: L, stats: empty, warn: warnings.warn)
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm,
+                                          inputs: protectedPaths(pairing, inputs), log: log)
     log?("layer by layer: \(L) decoder layers + other group, \(options.threads) threads, \(writer.shardNames.count) shard(s)")
     var groups: [Int: [Int]] = [:]
     var copies: [Int] = []
@@ -381,29 +421,52 @@ private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to outpu
         // Read the next group ahead (asynchronous readahead) while this one is merged from
         // the page cache, so the disk stays busy during the merge pass.
         if gi + 1 < order.count { for i in groups[order[gi + 1]]! { prefetch(pairing.tensors[i]) } }
-        try produceAll(indices, pairing: pairing, spec: spec, coefficients: c, writer: writer, options: options, pool: pool)
+        try produceAll(indices, pairing: pairing, spec: spec, coefficients: c, writer: writer, options: options, pool: pool,
+                       warnings: warnings)
     }
-    try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options, pool: pool)
+    try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options, pool: pool,
+                   warnings: warnings)
     try writer.replaceMetadata(["mergetune.coefficients": coefficientsJSON(coefficients)])
     try writer.finish()
     let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
     return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
                        copiedTensors: pairing.copiedCount, bytesWritten: bytes, copiedFiles: copied,
-                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start))
+                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start), warnings: warnings.list)
+}
+
+/// Paths the output must never be or contain: the input checkpoints and every shard read.
+private func protectedPaths(_ pairing: TensorPairing, _ inputs: (base: String, vlm: String, expert: String)) -> [String] {
+    var files = Set<String>()
+    for t in pairing.tensors {
+        switch t.action {
+        case let .copy(r): files.insert(r.file.path)
+        case let .merge(b, v, e, _): files.insert(b.file.path); files.insert(v.file.path); files.insert(e.file.path)
+        }
+    }
+    return [inputs.base, inputs.vlm, inputs.expert] + files.sorted()
 }
 
 /// Merge with coefficients already resolved (the study engine can reuse a pairing and stats).
 public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
                   options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
                   start: Date = Date(), statsSeconds: Double = 0, log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
-    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm)
+    try merge(pairing: pairing, spec: spec, coefficients: coefficients, to: output, options: options, inputs: inputs, vlm: vlm,
+              start: start, statsSeconds: statsSeconds, warnings: WarningSink(log: log), log: log)
+}
+
+private func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
+                   options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
+                   start: Date, statsSeconds: Double, warnings: WarningSink, log: (@Sendable (String) -> Void)?) throws -> MergeResult {
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm,
+                                          inputs: protectedPaths(pairing, inputs), log: log)
     log?("merging \(pairing.mergedCount) tensors, copying \(pairing.copiedCount), \(options.threads) threads, \(writer.shardNames.count) shard(s)")
-    try produceAll(Array(pairing.tensors.indices), pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options)
+    try produceAll(Array(pairing.tensors.indices), pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options,
+                   warnings: warnings)
     try writer.finish()
     let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
     return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
                        copiedTensors: pairing.copiedCount, bytesWritten: bytes, copiedFiles: copied,
-                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start))
+                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start), warnings: warnings.list)
 }
 
 private func prefetch(_ t: PlannedTensor) {
