@@ -156,7 +156,10 @@ struct TestbedGridCommand: ParsableCommand {
         }
         try closed("frank", MergeSpec(method: .frank))
         try closed("frank_prior_paper", MergeSpec(method: .frank, prior: .attention(shares), schedule: .paper))
-        try closed("frank_prior_max", MergeSpec(method: .frank, prior: .attention(shares), schedule: .maxNormalized))
+        // Refused when the measured decay is not positive (w_V would leave (0, 1); docs/fusion.md).
+        do { try closed("frank_prior_max", MergeSpec(method: .frank, prior: .attention(shares), schedule: .maxNormalized)) } catch {
+            FileHandle.standardError.write(Data("note: no frank_prior_max reference: \(error)\n".utf8))
+        }
         try closed("metagpt", MergeSpec(method: .metagpt))
         try closed("nan", MergeSpec(method: .nan))
         let twoD = grid.densityLevels == nil

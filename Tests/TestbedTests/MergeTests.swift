@@ -70,10 +70,15 @@ import Testing
         let shares = try AttentionProbe.shares(model: try Shared.family.parent("vlm"),
                                                examples: Array(try TaskData.load(task: "see", directory: Shared.directory).validation.prefix(10)))
         let paper = try ev.coefficients(for: MergeSpec(method: .frank, prior: .attention(shares), schedule: .paper))
-        let maxN = try ev.coefficients(for: MergeSpec(method: .frank, prior: .attention(shares), schedule: .maxNormalized))
+        // The testbed's attention does not decay (α̂ < 0), so the max schedule would give w_V > 1:
+        // refused, not clamped (docs/fusion.md).
+        #expect(paper.decay.map { $0 < 0 } == true)
+        #expect(throws: (any Error).self) {
+            _ = try ev.coefficients(for: MergeSpec(method: .frank, prior: .attention(shares), schedule: .maxNormalized))
+        }
+        let maxN = try ev.coefficients(for: MergeSpec(method: .frank, prior: .decay(0.3), schedule: .maxNormalized))
         #expect(paper.layers != maxN.layers)
-        #expect(paper.decay != nil)
-        _ = try ev.evaluate(spec: MergeSpec(method: .frank, prior: .attention(shares), schedule: .maxNormalized))
+        _ = try ev.evaluate(spec: MergeSpec(method: .frank, prior: .decay(0.3), schedule: .maxNormalized))
         _ = try ev.evaluate(spec: MergeSpec(method: .metagpt))
         _ = try ev.evaluate(spec: MergeSpec(method: .nan))
         #expect(throws: (any Error).self) { try ev.evaluate(method: .ties, vlWeight: 1, expWeight: 1, density: 0) }
