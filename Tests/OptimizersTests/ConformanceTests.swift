@@ -195,6 +195,28 @@ import Testing
         #expect(!sequential.contains(filler))
     }
 
+    /// Fillers: with `fillers = "local"` (the default) a blocked ask perturbs the best told point;
+    /// before any success, and with `fillers = "sobol"`, it is the filler Sobol stream's point.
+    @Test func fillerPolicies() throws {
+        let lambda = CMAParameters(dimension: 2).lambda
+        func blockedAsk(_ policy: String?, tell: Bool) throws -> ([Double], [Double]) {
+            let opt = try OptimizerFactory.make(OptimizerConfig(kind: "cmaes", options: policy.map { ["fillers": .string($0)] } ?? [:]),
+                                                dimension: 2, budget: 20, seed: 4)
+            let generation = try (0..<lambda).map { _ in try opt.ask() }
+            if tell { try opt.tell(2, 1.0) }
+            return (generation[2], try opt.ask())
+        }
+        let (told, local) = try blockedAsk(nil, tell: true)
+        #expect(zip(told, local).allSatisfy { abs($0 - $1) < 0.25 } && told != local, "\(local) vs best told \(told)")
+        let (_, sobolTold) = try blockedAsk("sobol", tell: true)
+        let (_, sobolUntold) = try blockedAsk("sobol", tell: false)
+        let (_, localUntold) = try blockedAsk("local", tell: false)
+        #expect(sobolTold == sobolUntold && localUntold == sobolUntold && sobolTold != local)
+        #expect(throws: OptimizerError.self) {
+            try OptimizerFactory.make(OptimizerConfig(kind: "pattern", options: ["fillers": .string("grid")]), dimension: 2, budget: 20, seed: 1)
+        }
+    }
+
     /// Pending GP-BO points do not collapse: four asks without a result in between are spread out,
     /// for every liar strategy.
     @Test(arguments: PendingStrategy.allCases)
