@@ -8,9 +8,9 @@ public enum OptimizerFactory {
         "random": [],
         "sobol": ["scramble"],
         "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending"],
-        "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop"],
-        "pattern": ["local_budget", "initial_step", "step_tolerance"],
-        "powell": ["local_budget", "line_step", "line_tolerance", "ftol"],
+        "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop", "fillers"],
+        "pattern": ["local_budget", "initial_step", "step_tolerance", "fillers"],
+        "powell": ["local_budget", "line_step", "line_tolerance", "ftol", "fillers"],
     ]
 
     /// The default `local_budget` of the multi-start local searches (see docs/optimizers.md for
@@ -83,7 +83,9 @@ public enum OptimizerFactory {
 
     private static func multiStart(_ o: Options, dimension: Int, budget: Int, seed: UInt64, search: any LocalSearch) throws -> any Optimizer {
         let local = try o.value("local_budget").map { try LocalBudget.parse($0, kind: o.kind) } ?? defaultLocalBudget[o.kind] ?? .unlimited
-        return MultiStartOptimizer(dimension: dimension, budget: budget, seed: seed, localBudget: local, search: search)
+        let fillers = try o.string("fillers", default: FillerPolicy.defaultPolicy.rawValue, allowed: FillerPolicy.allCases.map(\.rawValue))
+        return MultiStartOptimizer(dimension: dimension, budget: budget, seed: seed, localBudget: local, search: search,
+                                   fillers: FillerPolicy(rawValue: fillers)!)
     }
 
     static func rejectUnknownOptions(_ config: OptimizerConfig, known: [String]) throws {

@@ -191,6 +191,18 @@ public enum LocalBudget: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What a multi-start search hands out while it is blocked on pending trials (option `fillers`).
+public enum FillerPolicy: String, Sendable, CaseIterable {
+    /// The next point of an independent scrambled Sobol stream (global exploration).
+    case sobol
+    /// A Gaussian perturbation (sd `localSD` per coordinate, clamped) of the best point told so
+    /// far; Sobol before any success.
+    case local
+    public static let localSD = 0.05
+    /// The default, chosen by `mergetune-bench batch-gp` (Benchmarks/batch-gp.md).
+    public static let defaultPolicy = FillerPolicy.local
+}
+
 /// Optimizers built on the multi-start driver report how many local runs they began.
 public protocol MultiStartReporting {
     /// Local runs begun up to the last asked point (1 = the first run, no restart yet).
@@ -201,13 +213,15 @@ public protocol MultiStartReporting {
 /// uniform random point (the first local run at the best warm start, if any), runs the local
 /// search until it converges or spends its local budget, then restarts from a new random point,
 /// for as long as it is asked. The runner enforces the run's budget N; the driver never stops
-/// asking sensible points. While the search is blocked on pending trials, asks get fillers: the
-/// points of an independent scrambled Sobol stream, in order.
+/// asking sensible points. While the search is blocked on pending trials, asks get fillers
+/// (`FillerPolicy`).
 final class MultiStartOptimizer: Optimizer, MultiStartReporting {
     let dimension: Int
     let seed: UInt64
     let localLimit: Int?
     let search: any LocalSearch
+    let fillerPolicy: FillerPolicy
+    private let fillerSeed: UInt64
     private var book: TrialBook
     private var slots: [TrialSlot] = []
     private var fillersHandedOut = 0
@@ -219,11 +233,13 @@ final class MultiStartOptimizer: Optimizer, MultiStartReporting {
     /// a search answering by order (Powell) accepts: ample for last-bit BLAS differences.
     static let adoptTolerance = 1e-6
 
-    init(dimension: Int, budget: Int, seed: UInt64, localBudget: LocalBudget, search: any LocalSearch) {
-        self.dimension = dimension; self.seed = seed; self.search = search
+    init(dimension: Int, budget: Int, seed: UInt64, localBudget: LocalBudget, search: any LocalSearch,
+         fillers fillerPolicy: FillerPolicy = .defaultPolicy) {
+        self.dimension = dimension; self.seed = seed; self.search = search; self.fillerPolicy = fillerPolicy
         localLimit = localBudget.limit(totalBudget: budget)
         book = TrialBook(dimension: dimension)
         let fillerSeed = mixSeed(seed, 0xF111E5)
+        self.fillerSeed = fillerSeed
         fillers = try! IndexedPointStream {
             if dimension <= SobolSequence.maxDimension {
                 let sobol = try SobolSequence(dimension: dimension, shiftSeed: fillerSeed)
@@ -264,7 +280,23 @@ final class MultiStartOptimizer: Optimizer, MultiStartReporting {
     }
 
     private func filler() throws -> ([Double], TrialSlot) {
-        (try fillers.point(number: fillersHandedOut), .filler(number: fillersHandedOut))
+        let number = fillersHandedOut
+        if fillerPolicy == .local, let best = bestToldPoint {
+            // Trial ids are hand-out order, and the told set is part of the state: a function of
+            // seed + event sequence like every other hand-out.
+            let rng = RandomGenerator(seed: mixSeed(fillerSeed, UInt64(number)))
+            return (clampUnit(best.map { $0 + rng.normal(sd: FillerPolicy.localSD) }), .filler(number: number))
+        }
+        return (try fillers.point(number: number), .filler(number: number))
+    }
+
+    /// The best successful point told so far (warm starts included; the first of equals).
+    private var bestToldPoint: [Double]? {
+        var best: (Double, [Double])? = nil
+        for t in book.history.trials {
+            if let v = t.value, best == nil || v > best!.0 { best = (v, clampUnit(t.point)) }
+        }
+        return best?.1
     }
 
     /// The best successful warm start's point (the first of equals).

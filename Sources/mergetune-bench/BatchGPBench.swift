@@ -57,7 +57,10 @@ struct BatchGPBench: ParsableCommand {
                     jobs.append(Job(surface: s, label: "random", config: OptimizerConfig(kind: "random"), q: q, seed: seed))
                     if q == 1 || q == 4 {
                         for kind in ["cmaes", "pattern", "powell"] {
-                            jobs.append(Job(surface: s, label: kind, config: OptimizerConfig(kind: kind), q: q, seed: seed))
+                            jobs.append(Job(surface: s, label: kind, config: OptimizerConfig(kind: kind, options: ["fillers": .string("sobol")]), q: q, seed: seed))
+                            if q == 4 {
+                                jobs.append(Job(surface: s, label: "\(kind) fillers=local", config: OptimizerConfig(kind: kind, options: ["fillers": .string("local")]), q: q, seed: seed))
+                            }
                         }
                     }
                 }
@@ -165,7 +168,12 @@ struct BatchGPBench: ParsableCommand {
                 let a = meanOf(kind, 1, \.atN)
                 let four = kind == "gp sequential" ? "gp \(PendingStrategy.defaultStrategy.rawValue)" : kind
                 let b = meanOf(four, 4, \.atN)
-                md += "| \(four == kind ? kind : "gp (default \(PendingStrategy.defaultStrategy.rawValue), for comparison)") | \(fmt(a)) | \(fmt(b)) | \(String(format: "%.2f", b / a)) | \(fmt(meanOf(kind, 1, \.atTime))) | \(fmt(meanOf(four, 4, \.atTime))) |\n"
+                md += "| \(four == kind ? "\(kind), Sobol fillers" : "gp (default \(PendingStrategy.defaultStrategy.rawValue), for comparison)") | \(fmt(a)) | \(fmt(b)) | \(String(format: "%.2f", b / a)) | \(fmt(meanOf(kind, 1, \.atTime))) | \(fmt(meanOf(four, 4, \.atTime))) |\n"
+                if four == kind {
+                    let l = "\(kind) fillers=local"
+                    let c = meanOf(l, 4, \.atN)
+                    md += "| \(kind), local fillers | \(fmt(a)) | \(fmt(c)) | \(String(format: "%.2f", c / a)) | \(fmt(meanOf(kind, 1, \.atTime))) | \(fmt(meanOf(l, 4, \.atTime))) |\n"
+                }
             }
         }
         print(md)

@@ -114,8 +114,10 @@ import Testing
 
     /// Adopted points perturbed by ~1e-12 (a ledger from a machine that rounds differently): no
     /// error, and the optimizer keeps asking valid points. Random and Sobol continue exactly as the
-    /// live run; CMA-ES (recorded points enter its update) stays within 1e-6 of it over the
-    /// following trials, Powell (told the scores of the perturbed points) over the next five.
+    /// live run; CMA-ES stays within 1e-6 of it over the following trials but not bit-identical
+    /// (its update uses only the ranks of the scores, which a 1e-12 change does not reorder, so the
+    /// difference shows that the recorded points enter the update), Powell (told the scores of
+    /// the perturbed points) within 1e-6 over the next five.
     @Test(arguments: kinds)
     func perturbedAdoptsKeepWorking(_ kind: String) throws {
         let n = Self.budget(kind)
@@ -157,6 +159,22 @@ import Testing
         }
     }
 
+    /// Compass search moves to the recorded point of an improving poll: after adopting a first poll
+    /// far from the requested one with a better score, it polls around the adopted point.
+    @Test func compassContinuesFromTheRecordedIncumbent() throws {
+        let opt = try Self.make("pattern", budget: 20, seed: 2)
+        let start = try opt.ask()
+        try opt.tell(0, 0)
+        let poll = try opt.ask()                    // start + 0.25·e_0 (or the first feasible poll)
+        let elsewhere = poll.map { $0 < 0.5 ? $0 + 0.3 : $0 - 0.3 }
+        let replay = try Self.make("pattern", budget: 20, seed: 2)
+        try replay.adopt(start); try replay.tell(0, 0)
+        try replay.adopt(elsewhere); try replay.tell(1, 1)   // improves: the new incumbent
+        let next = try replay.ask()
+        let moved = zip(next, elsewhere).map { abs($0 - $1) }
+        #expect(moved.filter { $0 > 0 }.count == 1 && abs(moved.max()! - 0.25) < 1e-12, "polled \(next) around \(elsewhere)")
+    }
+
     /// With results told in order (q = 3 slots; no failures, whose substitutes depend on the
     /// tell order), the multi-start searches ask the sequential run's points: pending trials add
     /// fillers and speculative polls, but change no decision. Random and
@@ -193,6 +211,28 @@ import Testing
         #expect(generation == Array(sequential[..<lambda]))
         let filler = try opt.ask()
         #expect(!sequential.contains(filler))
+    }
+
+    /// Fillers: with `fillers = "local"` (the default) a blocked ask perturbs the best told point;
+    /// before any success, and with `fillers = "sobol"`, it is the filler Sobol stream's point.
+    @Test func fillerPolicies() throws {
+        let lambda = CMAParameters(dimension: 2).lambda
+        func blockedAsk(_ policy: String?, tell: Bool) throws -> ([Double], [Double]) {
+            let opt = try OptimizerFactory.make(OptimizerConfig(kind: "cmaes", options: policy.map { ["fillers": .string($0)] } ?? [:]),
+                                                dimension: 2, budget: 20, seed: 4)
+            let generation = try (0..<lambda).map { _ in try opt.ask() }
+            if tell { try opt.tell(2, 1.0) }
+            return (generation[2], try opt.ask())
+        }
+        let (told, local) = try blockedAsk(nil, tell: true)
+        #expect(zip(told, local).allSatisfy { abs($0 - $1) < 0.25 } && told != local, "\(local) vs best told \(told)")
+        let (_, sobolTold) = try blockedAsk("sobol", tell: true)
+        let (_, sobolUntold) = try blockedAsk("sobol", tell: false)
+        let (_, localUntold) = try blockedAsk("local", tell: false)
+        #expect(sobolTold == sobolUntold && localUntold == sobolUntold && sobolTold != local)
+        #expect(throws: OptimizerError.self) {
+            try OptimizerFactory.make(OptimizerConfig(kind: "pattern", options: ["fillers": .string("grid")]), dimension: 2, budget: 20, seed: 1)
+        }
     }
 
     /// Pending GP-BO points do not collapse: four asks without a result in between are spread out,
