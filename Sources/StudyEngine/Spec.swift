@@ -337,6 +337,7 @@ extension StudySpec {
             return n
         }
         e.batch = try positive("batch")
+        _ = try positive("slots")
         if let v = table["deterministic"] {
             guard let b = v.bool else { throw SpecError(file: file, key: "executor.deterministic", "expected true or false") }
             e.deterministic = b

@@ -107,6 +107,27 @@ struct CoordinatorCLITests {
         #expect(waitFor(5) { processes(mentioning: "--dir \(dir.path)").isEmpty }, "no supervisor or worker outlives the study")
     }
 
+    @Test func aResumeUnderAnotherBLASThreadCountContinuesFromTheLedger() throws {
+        // GP-BO's and CMA-ES's points depend on BLAS's summation order; a resume on a machine
+        // with another thread count (or CPU kernels) must continue from the recorded points.
+        let dir = Scratch.directory("coordinator-cli")
+        let text = localSpec(name: "blas", delayMs: 20, deterministic: true, optimizers: ["gp", "cmaes"], budget: 30, batch: 2, slots: 2)
+            .replacingOccurrences(of: "kind = \"local\"", with: "kind = \"inprocess\"")
+        try text.write(to: dir.appendingPathComponent("b.toml"), atomically: true, encoding: .utf8)
+        let err = dir.appendingPathComponent("err.txt")
+        let p = try MergeTuneBinary.spawn(["study", "launch", "b.toml", "--ledger", "b.sqlite"], in: dir,
+                                          stdout: dir.appendingPathComponent("out.txt"), stderr: err,
+                                          environment: ["MERGETUNE_BLAS_THREADS": "2"])
+        #expect(waitFor(60) { lines(of: err, containing: "[blas]") >= 2 })  // two runs finished
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let resumed = try MergeTuneBinary.run(["study", "resume", "blas", "--ledger", "b.sqlite"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("trials replayed"))
+        let rows = try exportedRows("blas", ledger: "b.sqlite", in: dir)
+        #expect(rows.count == 4 * 30 && rows.allSatisfy { $0["state"] == "COMPLETE" })
+    }
+
     @Test func sigintAndSigtermCancelRunningTrialsAndAResumeFinishes() throws {
         for (sig, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
             let dir = Scratch.directory("coordinator-cli")

@@ -31,7 +31,8 @@ enum MergeTuneBinary {
     }
 
     /// Starts the binary with stdout and stderr going to files (readable while it runs).
-    static func spawn(_ arguments: [String], in directory: URL?, stdout: URL, stderr: URL) throws -> Process {
+    static func spawn(_ arguments: [String], in directory: URL?, stdout: URL, stderr: URL,
+                      environment: [String: String] = [:]) throws -> Process {
         FileManager.default.createFile(atPath: stdout.path, contents: nil)
         FileManager.default.createFile(atPath: stderr.path, contents: nil)
         let process = Process()
@@ -41,6 +42,7 @@ enum MergeTuneBinary {
         process.standardOutput = try FileHandle(forWritingTo: stdout)
         process.standardError = try FileHandle(forWritingTo: stderr)
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
         return process
     }

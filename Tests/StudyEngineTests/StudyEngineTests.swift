@@ -78,7 +78,7 @@ func runStudy(_ s: StudySpec, ledgerAt path: String, jobs: Int = 1) throws -> (L
 /// Runs a prepared study with the in-process executor (or the given execution spec).
 func coordinate(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, slots: Int = 1,
                 execution: ExecutionSpec? = nil, stop: StopRequest = StopRequest()) throws -> RunnerResult {
-    var e = execution ?? ExecutionSpec()
+    var e = execution ?? prepared.spec.execution
     if e.executor.slots == nil { e.executor.slots = slots }
     return try Coordinator(ledger: ledger, study: study, prepared: prepared, executor: try ExecutorFactory.make(e),
                            execution: e, stop: stop).run()
