@@ -120,6 +120,12 @@ public struct StudyMetrics {
             guard let v = t.value, let oid = objectiveOfRun[t.run], let e = extremes[oid] else { continue }
             extremes[oid] = (min(e.min, v), max(e.max, v))
         }
+        // A reference (a closed form scored live, a measured score) may beat the surrogate's
+        // maximum too: widen by every reference, so that its regret is not negative.
+        for r in references where r.value.isFinite {
+            guard let e = extremes[r.objective] else { continue }
+            extremes[r.objective] = (min(e.min, r.value), max(e.max, r.value))
+        }
         self.extremes = extremes
 
         let names = Dictionary(uniqueKeysWithValues: objectives.map { ($0.id!, $0.name) })

@@ -84,9 +84,14 @@ public enum StudyReport {
     public static func render(_ s: StudySummary, format: Format) throws -> String {
         switch format {
         case .json:
+            // JSON has no NaN or infinity: such numbers are written as null.
+            let token = "\u{1}nonfinite\u{1}"
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            return String(decoding: try encoder.encode(s), as: UTF8.self) + "\n"
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: token, negativeInfinity: token, nan: token)
+            let text = String(decoding: try encoder.encode(s), as: UTF8.self)
+            let quoted = String(decoding: try JSONEncoder().encode(token), as: UTF8.self)
+            return text.replacingOccurrences(of: quoted, with: "null") + "\n"
         case .csv: return summaryCSV(s)
         case .table: return summaryTable(s)
         }

@@ -216,6 +216,13 @@ public enum StudyStore {
             let o = spec.objectives[i]
             let names = objective.space.names
             let (fMin, fMax) = try objective.extrema()
+            // Regret divides by f_max − f_min: an infinite extreme (a box of ±1e300) makes every
+            // regret meaningless, so refuse it here rather than write NaN into summaries.
+            guard fMin.isFinite, fMax.isFinite else {
+                let box = objective.space.parameters.map { "\($0.name) ∈ [\($0.lower), \($0.upper)]" }.joined(separator: ", ")
+                throw SpecError(file: spec.source, key: "objectives[\(i)]",
+                                "objective '\(o.name)' has non-finite extremes over its box (min \(fMin), max \(fMax); \(box)); narrow its bounds")
+            }
             var references: [ReferenceRecord] = []
             for r in o.references + objective.builtInReferences where !references.contains(where: { $0.method == r.name }) {
                 let x = r.params.map { p in names.map { p[$0] ?? .nan } }

@@ -84,6 +84,31 @@ func coordinate(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStud
                            execution: e, stop: stop).run()
 }
 
+/// Trials of a fixture CSV (objective,optimizer,seed,number,"[unit]",value,state) as lines
+/// "objective|optimizer|seed|number|unit|value bits|state".
+func recordedTrials(_ url: URL) throws -> [String] {
+    let csv = try String(contentsOf: url, encoding: .utf8)
+    return csv.split(separator: "\n").dropFirst().map { line in
+        let parts = line.components(separatedBy: "\"")
+        let head = parts[0].split(separator: ",").map(String.init)
+        let tail = parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let value = Double(tail[1]).map { "\($0.bitPattern)" } ?? "-"
+        return [head[0], head[1], head[2], head[3], parts[1], value, tail[2]].joined(separator: "|")
+    }
+}
+
+func fixtureOrder(_ a: String, _ b: String) -> Bool {
+    let x = a.split(separator: "|"), y = b.split(separator: "|")
+    return (x[0], x[1], Int(x[2])!, Int(x[3])!) < (y[0], y[1], Int(y[2])!, Int(y[3])!)
+}
+
+/// A ledger's trials in the same form, in fixture order.
+func trialLines(_ ledger: Ledger, study: String) throws -> [String] {
+    try trialKeys(ledger, study: study).map { k in
+        [k.objective, k.optimizer, "\(k.seed)", "\(k.number)", k.unit, k.value.map { "\($0)" } ?? "-", k.state].joined(separator: "|")
+    }
+}
+
 /// A custom objective: score = −(a + b − 1.5)², failing (throwing) where a > 0.9, NaN where b > 0.95.
 struct Bowl: Objective {
     var name = "bowl"
@@ -351,6 +376,22 @@ struct RunnerTests {
         #expect(try ledger.trials(study: study.id!).isEmpty)
     }
 
+    @Test func aV2LedgerKilledPartWayIsResumedToTheFirstReleasesResult() throws {
+        // Fixtures/v2-partial.sqlite: the first release (ledger v2) killed with SIGKILL part-way
+        // (4 runs done, 2 with a RUNNING trial, 6 pending); v2-partial-complete.csv: its
+        // uninterrupted result.
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let dir = try tempDirectory()
+        let path = dir.appendingPathComponent("v2.sqlite").path
+        try FileManager.default.copyItem(atPath: fixtures.appendingPathComponent("v2-partial.sqlite").path, toPath: path)
+        let (study, result) = try StudyEngine.resume(name: "v2-partial", ledgerPath: path, options: LaunchOptions(jobs: 2))
+        #expect(result.studyDone)
+        #expect(result.trialsReplayed == 18)  // the 66 recorded trials less the 4 finished runs' 48
+        #expect(result.staleTrialsRerun == 2)
+        let ledger = try Ledger(path: path, readOnly: true)
+        #expect(try trialLines(ledger, study: study.name) == recordedTrials(fixtures.appendingPathComponent("v2-partial-complete.csv")).sorted(by: fixtureOrder))
+    }
+
     @Test func oneSlotPerRunEqualsTheFirstReleaseTrialForTrial() throws {
         // The first release's sequential runner recorded these trials (Fixtures/sequential-v2.toml).
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -358,19 +399,8 @@ struct RunnerTests {
         let s = try StudySpec.load(fixtures.appendingPathComponent("sequential-v2.toml"))
         let (ledger, result) = try runStudy(s, ledgerAt: dir.appendingPathComponent("l.sqlite").path, jobs: 2)
         #expect(result.studyDone)
-        let csv = try String(contentsOf: fixtures.appendingPathComponent("sequential-v2-trials.csv"), encoding: .utf8)
-        var expected: [String] = []
-        for line in csv.split(separator: "\n").dropFirst() {
-            // objective,optimizer,seed,number,"[unit]",value,state
-            let parts = line.components(separatedBy: "\"")
-            let head = parts[0].split(separator: ",").map(String.init)
-            let tail = parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            let value = Double(tail[1]).map { "\($0.bitPattern)" } ?? "-"
-            expected.append([head[0], head[1], head[2], head[3], parts[1], value, tail[2]].joined(separator: "|"))
-        }
-        let got = try trialKeys(ledger, study: "sequential-v2").map { k in
-            [k.objective, k.optimizer, "\(k.seed)", "\(k.number)", k.unit, k.value.map { "\($0)" } ?? "-", k.state].joined(separator: "|")
-        }
+        let expected = try recordedTrials(fixtures.appendingPathComponent("sequential-v2-trials.csv"))
+        let got = try trialLines(ledger, study: "sequential-v2")
         #expect(got.count == expected.count)
         let sortedExpected = expected.sorted { a, b in
             let x = a.split(separator: "|"), y = b.split(separator: "|")
@@ -402,7 +432,7 @@ struct RunnerTests {
 struct MetricsTests {
     /// A study written straight into a ledger: objective f in [0, 10]; optimizers random and
     /// smart, two seeds each, budget 3, values chosen by hand.
-    func handMadeLedger() throws -> Ledger {
+    func handMadeLedger(extraReferences: [ReferenceRecord] = []) throws -> Ledger {
         let dir = try tempDirectory()
         let ledger = try Ledger(path: dir.appendingPathComponent("m.sqlite").path)
         var s = try spec(smallSpec, in: dir)
@@ -421,7 +451,7 @@ struct MetricsTests {
             StudyRecord(name: "m", spec: try s.canonicalJSON(), created: Date()),
             objectives: [.init(objective: ObjectiveRecord(study: 0, name: "f", kind: "custom", definition: "{}", fMin: 0, fMax: 10),
                                references: [ReferenceRecord(objective: 0, method: "frank", params: "{\"a\":1}", value: 7.5),
-                                            ReferenceRecord(objective: 0, method: "oracle", params: nil, value: 9.5)],
+                                            ReferenceRecord(objective: 0, method: "oracle", params: nil, value: 9.5)] + extraReferences,
                                runs: runs)])
         _ = try ledger.claimStudy(study.id!)
         try ledger.write(study: study.id!) { w in
@@ -438,6 +468,30 @@ struct MetricsTests {
         }
         try ledger.releaseStudy(study.id!, status: "done")
         return ledger
+    }
+
+    @Test func aReferenceAboveTheMaximumWidensTheExtremesAndJSONHasNoNonFiniteNumbers() throws {
+        let ledger = try handMadeLedger(extraReferences: [ReferenceRecord(objective: 0, method: "better", params: nil, value: 12),
+                                                          ReferenceRecord(objective: 0, method: "broken", params: nil, value: .infinity)])
+        let m = try StudyMetrics(ledger: ledger, studyName: "m")
+        let summary = try m.summary()
+        let refs = summary.objectives[0].references
+        #expect(refs.first { $0.method == "better" }?.regret == 0)
+        #expect(refs.allSatisfy { !$0.regret.isFinite || $0.regret >= 0 })
+        #expect(summary.objectives[0].fMax == 12)
+        let json = try StudyReport.render(summary, format: .json)
+        #expect(json.contains("null"))
+        #expect(try JSONSerialization.jsonObject(with: Data(json.utf8)) is [String: Any])
+    }
+
+    @Test func anInfiniteExtremeIsRefusedAtLaunchNamingTheObjective() throws {
+        let dir = try tempDirectory()
+        let s = try spec(smallSpec.replacingOccurrences(of: "function = \"branin\"\n", with: "function = \"branin\"\nbounds = { x1 = [-1e300, 1e300], x2 = [0, 15] }\n"), in: dir)
+        #expect {
+            _ = try runStudy(s, ledgerAt: dir.appendingPathComponent("l.sqlite").path)
+        } throws: { error in
+            "\(error)".contains("objectives[0]") && "\(error)".contains("'branin' has non-finite extremes")
+        }
     }
 
     @Test func regretCurvesRoRAndReferences() throws {
