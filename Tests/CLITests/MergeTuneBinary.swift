@@ -1,18 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the built `mergetune` binary (it sits next to the test bundle in the products
 /// directory) for the end-to-end tests of every command group.
 enum MergeTuneBinary {
-    static let url: URL = {
-        var candidates: [URL] = []
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 { candidates.append(dir.appendingPathComponent("mergetune")); dir.deleteLastPathComponent() }
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("mergetune"))
-        }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }()
+    static let url: URL = BuiltProducts.mergetune
 
     struct Output { let status: Int32; let stdout: String; let stderr: String }
 

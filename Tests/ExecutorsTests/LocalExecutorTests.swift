@@ -9,15 +9,7 @@ import Glibc
 /// The built mergetune binary (next to the test bundle in the products directory): its
 /// `trial supervise` runs every local attempt.
 enum Binary {
-    static let path: String = {
-        var candidates: [URL] = []
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 { candidates.append(dir.appendingPathComponent("mergetune")); dir.deleteLastPathComponent() }
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("mergetune"))
-        }
-        return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]).path
-    }()
+    static let path: String = BuiltProducts.mergetune.path
 }
 
 /// Whether a live process (not a zombie: an orphan killed with its group may wait a while

@@ -20,15 +20,7 @@ enum SlurmCluster {
     }()
 
     /// The built `mergetune` (the supervisor), next to the test bundle in the products directory.
-    static let mergetune: String = {
-        var candidates: [URL] = []
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 { candidates.append(dir.appendingPathComponent("mergetune")); dir.deleteLastPathComponent() }
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("mergetune"))
-        }
-        return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]).path
-    }()
+    static let mergetune: String = BuiltProducts.mergetune.path
 
     static func run(_ program: String, _ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         try ProcessSlurmRunner().run(program, args)
