@@ -453,9 +453,9 @@ public final class SlurmExecutor: TrialExecutor {
             // Slurm's word) are looked at.
             guard let job = jobs[id], readingFiles || isFinal(job) || job.filesSeen != nil,
                   let outcome = outcome(of: job, now: now) else { continue }
-            var handle = job.handle
-            handle.host = job.node ?? handle.host
-            ended.append((handle, outcome))
+            // The handle exactly as submitted or reattached: the coordinator finds the attempt by
+            // it (AttemptHandle is Hashable over every field). The node goes in `outcome.host`.
+            ended.append((job.handle, outcome))
             jobs[id] = nil
         }
         if !ended.isEmpty { order.removeAll { jobs[$0] == nil } }
