@@ -340,6 +340,12 @@ public final class Coordinator {
             reporter?.status(running: inFlight.count, waiting: runs.reduce(0) { $0 + $1.waiting.count })
             let ended = try executor.wait(timeout: 0.25)
             if !ended.isEmpty { try ingest(ended) }
+            // An executor that holds nothing while attempts are still ours in flight has reported
+            // them under handles we do not know: fail loudly instead of waiting forever.
+            if !inFlight.isEmpty && executor.inFlight.isEmpty && ended.isEmpty {
+                let lost = inFlight.values.map { "\($0.handle.executor) job \($0.handle.jobID) (trial \($0.number) of \(label(runs[$0.run])))" }
+                throw StudyError.badRecord("the \(executor.kind) executor no longer tracks \(lost.sorted().joined(separator: ", ")); resume the study to reattach them")
+            }
         }
     }
 
