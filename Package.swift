@@ -41,7 +41,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed", "Ledger", "Executors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Scratch directories for the test targets, removed when the test process exits.

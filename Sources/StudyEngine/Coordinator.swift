@@ -178,7 +178,7 @@ public final class Coordinator {
                                  trialsDone: trialsByRun.values.reduce(0) { $0 + $1.filter { $0.state.isFinal }.count },
                                  trialsTotal: allRuns.reduce(0) { $0 + $1.budget })
         var reattach: [(AttemptHandle, AttemptSpec)] = []
-        var fresh: [Int64] = []
+        var fresh: Set<Int64> = []  // a set: looked up once per run below
         for record in open {
             guard let objective = objectiveByID[record.objective] else {
                 throw StudyError.badRecord("run \(record.id!) names objective id \(record.objective)")
@@ -191,7 +191,7 @@ public final class Coordinator {
             let state = RunState(record: record, objective: objective, optimizer: optimizer)
             if record.status == "pending" {
                 state.record.batch = execution.batch ?? defaultBatch
-                fresh.append(record.id!)
+                fresh.insert(record.id!)
             }
             let spec = prepared.spec.objectives.first { $0.name == objective.name }!
             state.warmPoints = try warmStartPoints(spec, objective, references[record.objective] ?? [])
@@ -352,7 +352,7 @@ public final class Coordinator {
     /// Fills free slots: waiting trials first (retries, warm starts), then new asks, taking the
     /// runs in turn. Deterministic mode asks as soon as a run may (see `tellInOrder`).
     func schedule() throws {
-        var submissions: [(RunState, Int, Int)] = []  // run index, trial number, slot
+        var submissions: [(RunState, Int, Int, Int)] = []  // run, trial number, slot, run index
         var free = (0..<slots).filter { !busySlots.contains($0) }
         guard !free.isEmpty, !runs.isEmpty else { return }
         var asks: [(Int, [Double])] = []
@@ -364,7 +364,7 @@ public final class Coordinator {
             var took = false
             if let number = state.waiting.first {
                 state.waiting.removeFirst()
-                submissions.append((state, number, free.removeFirst()))
+                submissions.append((state, number, free.removeFirst(), index))
                 took = true
             } else if !execution.deterministic {
                 let extra = plannedPending[index, default: 0]
@@ -372,7 +372,7 @@ public final class Coordinator {
                     && state.told >= state.warmCount && state.trials.count >= state.warmCount {
                     asks.append((index, try state.optimizer.ask()))
                     plannedPending[index] = extra + 1
-                    submissions.append((state, -1, free.removeFirst()))
+                    submissions.append((state, -1, free.removeFirst(), index))
                     took = true
                 }
             }
@@ -382,10 +382,10 @@ public final class Coordinator {
         roundRobin = index
         guard !submissions.isEmpty else { return }
         // Record the asks and the attempts, then start them.
-        var starts: [(RunState, Int, AttemptRecord)] = []
+        var starts: [(RunState, Int, AttemptRecord, Int)] = []
         var askIterator = asks.makeIterator()
         try ledger.write(study: study.id!, owner: owner) { w in
-            for (state, n, slot) in submissions {
+            for (state, n, slot, index) in submissions {
                 var number = n
                 if number < 0 {
                     let (_, unit) = askIterator.next()!
@@ -401,12 +401,11 @@ public final class Coordinator {
                 try w.insert(&attempt)
                 try w.update(trial)
                 state.trials[number - 1] = trial
-                starts.append((state, number, attempt))
+                starts.append((state, number, attempt, index))
             }
         }
         var jobIDs: [AttemptRecord] = []
-        for (state, number, attempt) in starts {
-            let index = runs.firstIndex { $0 === state }!
+        for (state, number, attempt, index) in starts {
             let spec = try attemptSpec(state, number, attempt)
             do {
                 let handle = try executor.submit(spec, slot: attempt.slot!)
