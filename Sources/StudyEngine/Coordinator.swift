@@ -323,6 +323,7 @@ public final class Coordinator {
 
     func loop() throws {
         var lastStopSeen: StopRequest.Kind?
+        var lastStatus = Date.distantPast
         while true {
             let requested = stop.requested
             if requested == .cancel && lastStopSeen != .cancel {
@@ -337,7 +338,11 @@ public final class Coordinator {
                 }
                 continue
             }
-            reporter?.status(running: inFlight.count, waiting: runs.reduce(0) { $0 + $1.waiting.count })
+            // Counting waiting trials is O(runs): at most a few times a second.
+            if let reporter, Date().timeIntervalSince(lastStatus) > 0.2 {
+                reporter.status(running: inFlight.count, waiting: runs.reduce(0) { $0 + $1.waiting.count })
+                lastStatus = Date()
+            }
             let ended = try executor.wait(timeout: 0.25)
             if !ended.isEmpty { try ingest(ended) }
             // An executor that holds nothing while attempts are still ours in flight has reported
