@@ -409,7 +409,6 @@ public final class Coordinator {
                 starts.append((state, number, attempt, index))
             }
         }
-        var jobIDs: [AttemptRecord] = []
         for (state, number, attempt, index) in starts {
             let spec = try attemptSpec(state, number, attempt)
             do {
@@ -419,13 +418,12 @@ public final class Coordinator {
                 a.host = handle.host
                 inFlight[handle] = InFlight(run: index, number: number, attempt: a, handle: handle)
                 busySlots.insert(handle.slot)
-                if executor.kind != "inprocess" { jobIDs.append(a) }
+                // A process attempt's job id is committed as soon as it is known, so that a
+                // coordinator killed now finds the job again (in-process ones need none).
+                if executor.kind != "inprocess" { try ledger.write(study: study.id!, owner: owner) { w in try w.update(a) } }
             } catch {
                 try ingestOutcome(state, number, attempt, .failed(.submitFailed, String(describing: error)))
             }
-        }
-        if !jobIDs.isEmpty {
-            try ledger.write(study: study.id!, owner: owner) { w in for a in jobIDs { try w.update(a) } }
         }
     }
 
