@@ -326,17 +326,17 @@ func notAParameter(column c: Int, names: [String], rows: [CSVTable.Row], others:
     if name.isEmpty { return "empty column name, as pandas writes for an index" }
     let lower = name.lowercased()
     if lower.hasPrefix("unnamed:") { return "a pandas index" }
+    let cells = rows.map { c < $0.fields.count ? $0.fields[c] : "" }
+    let numbers = cells.map { DecimalNumber.parse($0) }
+    // Cells strtod reads (hex floats, nan, inf) and empty cells count as attempted numbers:
+    // they are reported where they are.
+    let written = cells.filter { !$0.isEmpty }
+    if let example = written.first, written.allSatisfy({ DecimalNumber.parse($0) == nil && Double($0) == nil }) {
+        return "text such as `\(example)`"
+    }
     let identifiers: Set<String> = ["index", "idx", "id", "run", "run_id", "runid", "trial", "trial_id", "name", "label",
                                     "note", "notes", "comment", "comments", "timestamp", "date", "time"]
     if identifiers.contains(lower) || lower.hasSuffix("_id") { return "its name reads as an identifier or a note, not a parameter" }
-    let cells = rows.map { c < $0.fields.count ? $0.fields[c] : "" }
-    let numbers = cells.map { DecimalNumber.parse($0) }
-    // Cells strtod reads (hex floats, nan, inf) count as attempted numbers: they are
-    // reported where they are, as not decimal or not finite.
-    if !cells.isEmpty, cells.allSatisfy({ DecimalNumber.parse($0) == nil && Double($0) == nil }) {
-        let example = cells.first { !$0.isEmpty }
-        return example.map { "text such as `\($0)`" } ?? "only empty cells"
-    }
     // 0,1,2,... or 1,2,3,... down the first column, next to other parameters: a row counter
     // (pandas and R write their index first).
     if c == 0, others > 0, rows.count >= 3, let first = numbers.first ?? nil, first == 0 || first == 1,
