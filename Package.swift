@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors", "Numerics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Sums over a group of elements: ‖τ_V‖², ‖τ_R‖², ⟨τ_V, τ_R⟩, ‖θ_V‖², ‖θ_R‖² (in Double).
 public struct NormStats: Sendable, Codable, Equatable {
@@ -244,9 +245,10 @@ public func readAttentionShares(path: String) throws -> [Double] {
         let line = raw.trimmingCharacters(in: .whitespaces)
         if line.isEmpty || line.hasPrefix("#") { continue }
         let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard let last = fields.last, let v = Double(last) else {
+        // Decimal numbers only (Numerics.DecimalNumber): a hex float or nan here is a corrupt file.
+        guard let last = fields.last, let v = DecimalNumber.parse(last) else {
             if !sawData { sawData = true; continue }  // header
-            throw ClosedFormError(message: "\(path): line \(i + 1): not a number: '\(line)'")
+            throw ClosedFormError(message: "\(path): line \(i + 1): \(DecimalNumber.problem(fields.last ?? "")) in '\(line)'")
         }
         sawData = true
         guard v > 0, v.isFinite else { throw ClosedFormError(message: "\(path): line \(i + 1): share must be positive, got \(v)") }

@@ -179,7 +179,7 @@ public enum LocalBudget: Sendable, Equatable, CustomStringConvertible {
         switch value {
         case .string(let s) where s == "none" || s == "unlimited": return .unlimited
         case .string(let s):
-            if let x = Double(s) { return try parse(.number(x), kind: kind) }
+            if let x = DecimalNumber.parse(s) { return try parse(.number(x), kind: kind) }
         case .number(let x) where x == 0: return .unlimited
         case .number(let x) where x > 0 && x < 1: return .fraction(x)
         case .number(let x) where x == 1: return .fraction(1)

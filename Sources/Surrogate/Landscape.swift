@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// A closed-form method (FRANK, MetaGPT, …) measured on a landscape: a `#@reference` line.
 public struct ReferencePoint: Sendable, Codable, Equatable {
@@ -37,6 +38,19 @@ public struct LandscapeError: Error, Equatable, LocalizedError, CustomStringConv
     public var errorDescription: String? { description }
 }
 
+/// A column of a landscape file that is neither a parameter nor `score` and was skipped
+/// (a run id, a pandas index, notes): only possible when the parameters are named.
+public struct IgnoredColumn: Sendable, Codable, Equatable {
+    /// The header's name for it ("" for an unnamed column).
+    public let name: String
+    /// 1-based CSV column.
+    public let column: Int
+
+    public init(name: String, column: Int) { self.name = name; self.column = column }
+
+    public var description: String { name.isEmpty ? "column \(column) (unnamed)" : "`\(name)` (column \(column))" }
+}
+
 /// A measured landscape: scored points over named parameters (long-format CSV, see
 /// docs/surrogate.md).
 public struct Landscape: Sendable {
@@ -51,10 +65,12 @@ public struct Landscape: Sendable {
     public let provenance: [String]
     /// Rows dropped because they repeated an earlier point with the same score.
     public let mergedDuplicates: Int
+    /// Columns skipped because the parameters were named and these are not among them.
+    public let ignoredColumns: [IgnoredColumn]
 
     public init(source: String, parameterNames: [String], points: [[Double]], scores: [Double],
                 bounds: [ClosedRange<Double>]? = nil, references: [ReferencePoint] = [], provenance: [String] = [],
-                mergedDuplicates: Int = 0) {
+                mergedDuplicates: Int = 0, ignoredColumns: [IgnoredColumn] = []) {
         self.source = source
         self.parameterNames = parameterNames
         self.points = points
@@ -66,27 +82,60 @@ public struct Landscape: Sendable {
         self.references = references
         self.provenance = provenance
         self.mergedDuplicates = mergedDuplicates
+        self.ignoredColumns = ignoredColumns
     }
 
     public var dimension: Int { parameterNames.count }
     public var scoreRange: ClosedRange<Double> { scores.min()!...scores.max()! }
 
-    public static func load(_ url: URL) throws -> Landscape {
+    /// "ignored columns: `run_id` (column 1), `notes` (column 5)", or nil when none were.
+    public var ignoredNote: String? {
+        ignoredColumns.isEmpty ? nil : "\(source): ignored columns " + ignoredColumns.map(\.description).joined(separator: ", ")
+            + " (not among the parameters \(parameterNames.joined(separator: ", ")))"
+    }
+
+    /// Loads a landscape file. `parameters` names the parameter columns (a study's bounds, a
+    /// `--params` option); nil takes them from the file's `#@params` line or, failing that,
+    /// from its header (every column but `score`, which must then all look like parameters).
+    public static func load(_ url: URL, parameters: [String]? = nil) throws -> Landscape {
         let source = url.path
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw LandscapeError(file: source, message: "cannot read the file (\(error.localizedDescription))")
         }
-        return try parse(data, source: source)
+        return try parse(data, source: source, parameters: parameters)
     }
 
-    /// Parses a landscape from CSV bytes; `source` names it in errors.
-    public static func parse(_ data: Data, source: String) throws -> Landscape {
+    /// Parses a landscape from CSV bytes; `source` names it in errors. `parameters` as in `load`.
+    public static func parse(_ data: Data, source: String, parameters: [String]? = nil) throws -> Landscape {
         let table = try CSVTable.parse(data, source: source)
-        guard let header = table.header else { throw LandscapeError(file: source, message: "no header line (parameter names followed by `score`)") }
         func fail(_ line: Int?, _ column: Int? = nil, _ name: String? = nil, _ message: String) -> LandscapeError {
             LandscapeError(file: source, line: line, column: column, columnName: name, message: message)
         }
+        // `#@params`: the file's own list of parameter columns (read before the header).
+        var declaredNames: (line: Int, tokens: [CSVTable.Token])?
+        for directive in table.directives where directive.tokens.first?.text == "#@params" {
+            if let declaredNames { throw fail(directive.line, 1, nil, "a second #@params line (the first is line \(declaredNames.line))") }
+            let tokens = Array(directive.tokens.dropFirst())
+            guard !tokens.isEmpty else { throw fail(directive.line, nil, nil, "#@params names no parameter (write `#@params name name ...`)") }
+            for (i, t) in tokens.enumerated() {
+                if t.text == "score" { throw fail(directive.line, t.column, nil, "`score` is the score column, not a parameter") }
+                if tokens[..<i].contains(where: { $0.text == t.text }) { throw fail(directive.line, t.column, nil, "parameter `\(t.text)` named twice") }
+            }
+            declaredNames = (directive.line, tokens)
+        }
+        if let parameters {
+            if parameters.isEmpty { throw fail(nil, nil, nil, "the list of parameters to read is empty") }
+            if let repeated = parameters.indices.first(where: { parameters[..<$0].contains(parameters[$0]) }) {
+                throw fail(nil, nil, nil, "parameter `\(parameters[repeated])` is named twice in the list of parameters to read")
+            }
+            if parameters.contains("score") { throw fail(nil, nil, nil, "`score` is the score column, not a parameter") }
+            if let declaredNames, Set(declaredNames.tokens.map(\.text)) != Set(parameters) {
+                throw fail(declaredNames.line, nil, nil, "the file's #@params \(declaredNames.tokens.map(\.text).joined(separator: " ")) "
+                           + "differ from the parameters asked for (\(parameters.joined(separator: ", ")))")
+            }
+        }
+        guard let header = table.header else { throw fail(nil, nil, nil, "no header line (parameter names and `score`)") }
         // Header: parameter names and exactly one `score` column.
         let names = header.fields
         let scoreColumns = names.indices.filter { names[$0] == "score" }
@@ -96,20 +145,63 @@ public struct Landscape: Sendable {
                 if let guess {
                     throw fail(header.line, guess + 1, names[guess], "expected a column named `score`; is `\(names[guess])` misspelled?")
                 }
-                throw fail(header.line, nil, nil, "no `score` column; the header must list the parameter names followed by `score`")
+                throw fail(header.line, nil, nil, "no `score` column; the header must list the parameter names and `score`")
             }
             throw fail(header.line, scoreColumns[1] + 1, "score", "`score` appears more than once in the header")
         }
         let scoreColumn = scoreColumns[0]
-        let parameterColumns = names.indices.filter { $0 != scoreColumn }
-        guard !parameterColumns.isEmpty else { throw fail(header.line, nil, nil, "no parameter columns before `score`") }
-        var seenNames: [String: Int] = [:]
-        for c in names.indices {
-            if names[c].isEmpty { throw fail(header.line, c + 1, nil, "empty column name") }
-            if let first = seenNames[names[c]] {
-                throw fail(header.line, c + 1, names[c], "column name repeats column \(first + 1)")
+
+        let parameterColumns: [Int]
+        var ignored: [IgnoredColumn] = []
+        if let wanted = parameters ?? declaredNames?.tokens.map(\.text) {
+            // Named parameters: each must be exactly one column; every other column is ignored.
+            var columns: [Int] = []
+            for (k, name) in wanted.enumerated() {
+                let matches = names.indices.filter { names[$0] == name }
+                if matches.count > 1 { throw fail(header.line, matches[1] + 1, name, "parameter column `\(name)` repeats column \(matches[0] + 1)") }
+                guard let c = matches.first else {
+                    var message = "the parameter `\(name)`"
+                    if let declaredNames, parameters == nil { message += " named by #@params on line \(declaredNames.line)" }
+                    message += " has no column (the header has \(names.map { $0.isEmpty ? "(unnamed)" : $0 }.joined(separator: ", ")))"
+                    let unused = names.indices.filter { !wanted.contains(names[$0]) && $0 != scoreColumn }
+                    if let close = unused.min(by: { editDistance(names[$0], name) < editDistance(names[$1], name) }),
+                       editDistance(names[close], name) <= 2 {
+                        throw fail(header.line, close + 1, names[close], message + "; is `\(names[close])` a misspelling of `\(name)`?")
+                    }
+                    if parameters == nil, let declaredNames {
+                        throw fail(declaredNames.line, declaredNames.tokens[k].column, nil, message)
+                    }
+                    throw fail(header.line, nil, nil, message)
+                }
+                columns.append(c)
             }
-            seenNames[names[c]] = c
+            parameterColumns = columns
+            ignored = names.indices.filter { !columns.contains($0) && $0 != scoreColumn }.map { IgnoredColumn(name: names[$0], column: $0 + 1) }
+        } else {
+            // Unnamed parameters: every other column, which must all look like parameters.
+            var seenNames: [String: Int] = [:]
+            for c in names.indices where !names[c].isEmpty {
+                if let first = seenNames[names[c]] { throw fail(header.line, c + 1, names[c], "column name repeats column \(first + 1)") }
+                seenNames[names[c]] = c
+            }
+            let candidates = names.indices.filter { $0 != scoreColumn }
+            guard !candidates.isEmpty else { throw fail(header.line, nil, nil, "no parameter columns besides `score`") }
+            var doubts: [(column: Int, reason: String)] = []
+            for c in candidates {
+                if let reason = notAParameter(column: c, names: names, rows: table.rows, others: candidates.count - 1) {
+                    doubts.append((c, reason))
+                }
+            }
+            if let first = doubts.first {
+                let likely = candidates.filter { c in !doubts.contains { $0.column == c } }.map { names[$0] }
+                let example = likely.isEmpty ? ["a", "b"] : likely
+                var message = "columns not understood as parameters: "
+                    + doubts.map { "column \($0.column + 1)" + (names[$0.column].isEmpty ? "" : " `\(names[$0.column])`") + " (\($0.reason))" }.joined(separator: "; ")
+                message += ". Name the parameter columns with a `#@params \(example.joined(separator: " "))` line before the header"
+                    + " or `--params \(example.joined(separator: ","))` (a study names them in its bounds); other columns are then ignored"
+                throw fail(header.line, first.column + 1, names[first.column].isEmpty ? nil : names[first.column], message)
+            }
+            parameterColumns = candidates
         }
         let parameterNames = parameterColumns.map { names[$0] }
         let d = parameterNames.count
@@ -123,10 +215,8 @@ public struct Landscape: Sendable {
             var p = [Double](repeating: 0, count: d)
             for (k, c) in parameterColumns.enumerated() {
                 p[k] = try table.number(row, column: c, name: names[c])
-                guard p[k].isFinite else { throw fail(row.line, c + 1, names[c], "parameter values must be finite, got `\(row.fields[c])`") }
             }
             let s = try table.number(row, column: scoreColumn, name: "score")
-            guard s.isFinite else { throw fail(row.line, scoreColumn + 1, "score", "scores must be finite, got `\(row.fields[scoreColumn])`") }
             if let earlier = firstLine[p] {
                 let i = rowLines.firstIndex(of: earlier)!
                 if scores[i] == s { merged += 1; continue }
@@ -145,17 +235,24 @@ public struct Landscape: Sendable {
         for directive in table.directives {
             let tokens = directive.tokens
             switch tokens.first?.text {
+            case "#@params":
+                continue  // read above
             case "#@bounds":
                 if let boundsLine { throw fail(directive.line, 1, nil, "a second #@bounds line (the first is line \(boundsLine))") }
                 boundsLine = directive.line
                 guard tokens.count > 1 else { throw fail(directive.line, nil, nil, "#@bounds names no parameter (write `#@bounds name=lo:hi ...`)") }
                 for t in tokens.dropFirst() {
                     let (key, value) = try keyValue(t, directive.line, source)
-                    guard let k = parameterNames.firstIndex(of: key) else { throw unknownParameter(key, t, directive.line, parameterNames, source) }
+                    guard let k = parameterNames.firstIndex(of: key) else {
+                        if ignored.contains(where: { $0.name == key }) { continue }  // bounds of a column the caller chose to ignore
+                        throw unknownParameter(key, t, directive.line, parameterNames, source)
+                    }
                     if declared[k] != nil { throw fail(directive.line, t.column, nil, "bounds for `\(key)` given twice") }
                     let parts = value.split(separator: ":", omittingEmptySubsequences: false)
-                    guard parts.count == 2, let lo = Double(parts[0]), let hi = Double(parts[1]), lo.isFinite, hi.isFinite else {
-                        throw fail(directive.line, t.column, nil, "bounds must read `\(key)=low:high` with finite numbers, got `\(t.text)`")
+                    guard parts.count == 2, let lo = DecimalNumber.parse(parts[0]), let hi = DecimalNumber.parse(parts[1]) else {
+                        var message = "bounds must read `\(key)=low:high` with finite decimal numbers, got `\(t.text)`"
+                        if let bad = parts.first(where: { DecimalNumber.parse($0) == nil }), parts.count == 2 { message += " (\(DecimalNumber.problem(bad)))" }
+                        throw fail(directive.line, t.column, nil, message)
                     }
                     guard lo <= hi else { throw fail(directive.line, t.column, nil, "lower bound \(lo) exceeds upper bound \(hi) for `\(key)`") }
                     declared[k] = lo...hi
@@ -173,8 +270,10 @@ public struct Landscape: Sendable {
                 var score: Double?
                 for t in tokens.dropFirst(2) {
                     let (key, value) = try keyValue(t, directive.line, source)
-                    guard let v = Double(value), v.isFinite else {
-                        throw fail(directive.line, t.column, nil, "`\(value)` is not a finite number in `\(t.text)`")
+                    guard let v = DecimalNumber.parse(value) else {
+                        let problem = DecimalNumber.problem(value)
+                        throw fail(directive.line, t.column, nil, "`\(value)` is not a finite number in `\(t.text)`"
+                                   + (problem.hasSuffix("not a number") ? "" : " (\(problem))"))
                     }
                     if key == "score" {
                         if score != nil { throw fail(directive.line, t.column, nil, "score given twice") }
@@ -195,7 +294,7 @@ public struct Landscape: Sendable {
                 references.append(ReferencePoint(name: name.text, params: given.isEmpty ? nil : given, score: score))
             default:
                 let word = tokens.first?.text ?? "#@"
-                throw fail(directive.line, 1, nil, "unknown directive `\(word)` (known: #@bounds, #@reference; plain comments start with `# `)")
+                throw fail(directive.line, 1, nil, "unknown directive `\(word)` (known: #@params, #@bounds, #@reference; plain comments start with `# `)")
             }
         }
         var bounds: [ClosedRange<Double>] = []
@@ -214,8 +313,37 @@ public struct Landscape: Sendable {
             }
         }
         return Landscape(source: source, parameterNames: parameterNames, points: points, scores: scores, bounds: bounds,
-                         references: references, provenance: table.comments, mergedDuplicates: merged)
+                         references: references, provenance: table.comments, mergedDuplicates: merged, ignoredColumns: ignored)
     }
+}
+
+/// Why a column of a file whose parameters are not named does not look like a parameter, or
+/// nil if it does. Deliberately conservative: a doubt is an error asking the user to name the
+/// parameters, never a silent guess. A column with some numbers and a bad cell is a parameter
+/// (the bad cell is then reported where it is).
+func notAParameter(column c: Int, names: [String], rows: [CSVTable.Row], others: Int) -> String? {
+    let name = names[c]
+    if name.isEmpty { return "empty column name, as pandas writes for an index" }
+    let lower = name.lowercased()
+    if lower.hasPrefix("unnamed:") { return "a pandas index" }
+    let cells = rows.map { c < $0.fields.count ? $0.fields[c] : "" }
+    let numbers = cells.map { DecimalNumber.parse($0) }
+    // Cells strtod reads (hex floats, nan, inf) and empty cells count as attempted numbers:
+    // they are reported where they are.
+    let written = cells.filter { !$0.isEmpty }
+    if let example = written.first, written.allSatisfy({ DecimalNumber.parse($0) == nil && Double($0) == nil }) {
+        return "text such as `\(example)`"
+    }
+    let identifiers: Set<String> = ["index", "idx", "id", "run", "run_id", "runid", "trial", "trial_id", "name", "label",
+                                    "note", "notes", "comment", "comments", "timestamp", "date", "time"]
+    if identifiers.contains(lower) || lower.hasSuffix("_id") { return "its name reads as an identifier or a note, not a parameter" }
+    // 0,1,2,... or 1,2,3,... down the first column, next to other parameters: a row counter
+    // (pandas and R write their index first).
+    if c == 0, others > 0, rows.count >= 3, let first = numbers.first ?? nil, first == 0 || first == 1,
+       numbers.enumerated().allSatisfy({ $0.element == first + Double($0.offset) }) {
+        return "it counts the rows (\(Int(first)), \(Int(first) + 1), \(Int(first) + 2), ...) like an index"
+    }
+    return nil
 }
 
 func describePoint(_ p: [Double], _ names: [String]) -> String {
@@ -252,8 +380,10 @@ func editDistance(_ a: String, _ b: String) -> Int {
     return a.isEmpty ? b.count : previous[b.count]
 }
 
-/// The lines of a CSV file of numbers with `#` comments: UTF-8, optional BOM, LF or CRLF.
-/// Fields are split on commas and trimmed; surrounding double quotes are removed.
+/// The records of a CSV file with `#` comments: UTF-8, optional BOM, LF or CRLF. Fields follow
+/// RFC 4180: separated by commas, optionally enclosed in double quotes (inside which commas,
+/// line breaks and doubled quotes `""` are data); spaces around a field are trimmed. A line
+/// that starts with `#` outside a quoted field is a comment.
 struct CSVTable {
     struct Row { let line: Int; let fields: [String] }
     struct Token { let text: String; let column: Int }
@@ -273,28 +403,85 @@ struct CSVTable {
         }
         var table = CSVTable(source: source)
         // Split on LF only, then drop a trailing CR: Swift treats "\r\n" as one Character.
-        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
-        for (index, scalars) in lines.enumerated() {
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { scalars -> String in
             var line = String(String.UnicodeScalarView(scalars))
             if line.hasSuffix("\r") { line.removeLast() }
+            return line
+        }
+        var index = 0
+        while index < lines.count {
+            let line = lines[index]
             let number = index + 1
+            index += 1
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
             if trimmed.hasPrefix("#@") {
                 table.directives.append(Directive(line: number, tokens: tokenize(line)))
-            } else if trimmed.hasPrefix("#") {
-                table.comments.append(String(trimmed.dropFirst()).trimmingCharacters(in: .whitespaces))
-            } else {
-                let fields = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { field -> String in
-                    var f = field.trimmingCharacters(in: .whitespaces)
-                    if f.count >= 2, f.hasPrefix("\""), f.hasSuffix("\"") { f = String(f.dropFirst().dropLast()) }
-                    return f
-                }
-                if table.header == nil { table.header = Row(line: number, fields: fields) }
-                else { table.rows.append(Row(line: number, fields: fields)) }
+                continue
             }
+            if trimmed.hasPrefix("#") {
+                table.comments.append(String(trimmed.dropFirst()).trimmingCharacters(in: .whitespaces))
+                continue
+            }
+            // A quoted field may run over several lines: join them until its quote closes.
+            var record = line
+            var fields: [String]
+            while true {
+                switch splitFields(record) {
+                case .fields(let f): fields = f
+                case .badQuote(let field):
+                    throw LandscapeError(file: source, line: number, column: field + 1,
+                                         message: "text after a closing quote (inside a quoted field write a quote as `\"\"`)")
+                case .open:
+                    guard index < lines.count else {
+                        throw LandscapeError(file: source, line: number, message: "a quoted field opened on this line is never closed")
+                    }
+                    record += "\n" + lines[index]
+                    index += 1
+                    continue
+                }
+                break
+            }
+            if table.header == nil { table.header = Row(line: number, fields: fields) }
+            else { table.rows.append(Row(line: number, fields: fields)) }
         }
         return table
+    }
+
+    enum Split: Equatable { case fields([String]), open, badQuote(field: Int) }
+
+    /// Splits one record into trimmed fields, with quotes removed from quoted ones.
+    static func splitFields(_ record: String) -> Split {
+        let c = Array(record)
+        var fields: [String] = [], i = 0
+        func skipSpace() { while i < c.count, c[i] == " " || c[i] == "\t" { i += 1 } }
+        while true {
+            skipSpace()
+            if i < c.count, c[i] == "\"" {
+                i += 1
+                var field = ""
+                while true {
+                    guard i < c.count else { return .open }
+                    if c[i] == "\"" {
+                        if i + 1 < c.count, c[i + 1] == "\"" { field.append("\""); i += 2; continue }
+                        i += 1
+                        break
+                    }
+                    field.append(c[i]); i += 1
+                }
+                fields.append(field)
+                skipSpace()
+                if i == c.count { return .fields(fields) }
+                guard c[i] == "," else { return .badQuote(field: fields.count - 1) }
+                i += 1
+            } else {
+                var field = ""
+                while i < c.count, c[i] != "," { field.append(c[i]); i += 1 }
+                fields.append(field.trimmingCharacters(in: .whitespaces))
+                if i == c.count { return .fields(fields) }
+                i += 1  // the comma; a field (maybe empty) follows
+            }
+        }
     }
 
     /// Whitespace-separated tokens with their 1-based character columns.
@@ -320,18 +507,19 @@ struct CSVTable {
         }
         if row.fields.count > header.fields.count {
             throw LandscapeError(file: source, line: row.line, column: header.fields.count + 1,
-                                 message: "extra cell: the row has \(row.fields.count) columns, the header \(header.fields.count)")
+                                 message: "extra cell: the row has \(row.fields.count) columns, the header \(header.fields.count)"
+                                     + " (quote a field that contains a comma: `\"a, b\"`)")
         }
     }
 
+    /// A finite decimal number (Numerics.DecimalNumber: no hex floats, nan or infinity).
     func number(_ row: Row, column c: Int, name: String) throws -> Double {
         let text = row.fields[c]
         guard !text.isEmpty else {
             throw LandscapeError(file: source, line: row.line, column: c + 1, columnName: name, message: "empty cell")
         }
-        // Double(String) accepts "nan", "inf" and hex floats; they are judged by the caller.
-        guard let v = Double(text) else {
-            throw LandscapeError(file: source, line: row.line, column: c + 1, columnName: name, message: "`\(text)` is not a number")
+        guard let v = DecimalNumber.parse(text) else {
+            throw LandscapeError(file: source, line: row.line, column: c + 1, columnName: name, message: DecimalNumber.problem(text))
         }
         return v
     }

@@ -1,12 +1,13 @@
 import Foundation
 
 /// Query points read from a CSV with (at least) a landscape's parameter columns, in any order;
-/// other columns are kept so they can be written back next to a prediction.
+/// other columns (quoted text with commas included) are kept so they can be written back next
+/// to a prediction.
 public struct PointsFile: Sendable {
     public let source: String
     /// The file's columns, in its order.
     public let columns: [String]
-    /// The file's cells, row by row, as written.
+    /// The file's cells, row by row, unquoted (`csvField` quotes them again).
     public let cells: [[String]]
     /// Coordinates in the order of the `parameterNames` asked for.
     public let points: [[Double]]
@@ -44,12 +45,8 @@ public struct PointsFile: Sendable {
             try table.checkWidth(row, header: header)
             var p: [Double] = []
             for c in indices {
-                let v = try table.number(row, column: c, name: header.fields[c])
-                guard v.isFinite else {
-                    throw LandscapeError(file: source, line: row.line, column: c + 1, columnName: header.fields[c],
-                                         message: "coordinates must be finite, got `\(row.fields[c])`")
-                }
-                p.append(v)
+                // Finite decimal numbers only, as in landscape files.
+                p.append(try table.number(row, column: c, name: header.fields[c]))
             }
             points.append(p)
         }
@@ -71,4 +68,12 @@ extension Landscape {
         for axis in levels { out = out.flatMap { prefix in axis.map { prefix + [$0] } } }
         return out
     }
+}
+
+/// A CSV field as RFC 4180 writes it: quoted when it holds a comma, a quote, a line break or
+/// surrounding spaces, with quotes doubled.
+public func csvField(_ text: String) -> String {
+    let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        || text.first == " " || text.last == " "
+    return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
 }

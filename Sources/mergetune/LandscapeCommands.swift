@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Numerics
 import Surrogate
 
 extension MergeTune {
@@ -23,11 +24,14 @@ struct SurrogateOptions: ParsableArguments {
     @Option(help: ArgumentHelp("RBF kernel.", valueName: RBFKernel.allCases.map(\.rawValue).joined(separator: "|")))
     var kernel: RBFKernel = .thinPlateSpline
 
-    @Option(help: "Shape parameter (required for multiquadric, inverse_multiquadric, inverse_quadratic, gaussian; default 1 otherwise).")
-    var epsilon: Double?
+    @Option(name: .customLong("epsilon"), help: "Shape parameter (required for multiquadric, inverse_multiquadric, inverse_quadratic, gaussian; default 1 otherwise).")
+    var epsilonArgument: DecimalArgument?
 
-    @Option(help: "Smoothing added to the kernel matrix's diagonal (0 interpolates the data exactly).")
-    var smoothing: Double = 0
+    @Option(name: .customLong("smoothing"), help: "Smoothing added to the kernel matrix's diagonal (0 interpolates the data exactly).")
+    var smoothingArgument: DecimalArgument = DecimalArgument(0)
+
+    var epsilon: Double? { epsilonArgument?.value }
+    var smoothing: Double { smoothingArgument.value }
 
     @Option(help: "Degree of the polynomial tail (-1 for none; default: scipy's minimum for the kernel, else 0).")
     var degree: Int?
@@ -44,6 +48,43 @@ struct SurrogateOptions: ParsableArguments {
     func fit(_ landscape: Landscape) throws -> RBFInterpolator {
         try landscape.interpolator(kernel: kernel, epsilon: epsilon, smoothing: smoothing, degree: degree)
     }
+}
+
+/// Which columns of a landscape file are parameters (the rest, but `score`, are ignored).
+struct LandscapeInput: ParsableArguments {
+    @Option(help: ArgumentHelp("The parameter columns, comma-separated (default: the file's #@params line, else every column but score).",
+                               valueName: "a,b"))
+    var params: String?
+
+    var parameterNames: [String]? {
+        params.map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+
+    func validate() throws {
+        if let names = parameterNames {
+            if names.contains(where: \.isEmpty) { throw ValidationError("--params lists an empty name: '\(params!)' (write --params a,b)") }
+            if Set(names).count != names.count { throw ValidationError("--params names a column twice: '\(params!)'") }
+        }
+    }
+
+    /// Loads the landscape; a note on stderr lists the columns skipped.
+    func load(_ file: String) throws -> Landscape {
+        let landscape = try Landscape.load(URL(fileURLWithPath: file), parameters: parameterNames)
+        if let note = landscape.ignoredNote { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        return landscape
+    }
+}
+
+/// A number option read like numbers in landscape files (Numerics.DecimalNumber): decimal and
+/// finite, so `0x1p-2`, `nan` and `inf` are usage errors.
+struct DecimalArgument: ExpressibleByArgument, CustomStringConvertible {
+    let value: Double
+    init(_ value: Double) { self.value = value }
+    init?(argument: String) {
+        guard let v = DecimalNumber.parse(argument) else { return nil }
+        value = v
+    }
+    var description: String { "\(value)" }
 }
 
 enum FitFormat: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
@@ -69,6 +110,7 @@ struct LandscapeFit: ParsableCommand {
     )
 
     @Argument(help: "Landscape CSV.") var file: String
+    @OptionGroup var input: LandscapeInput
     @OptionGroup var surrogate: SurrogateOptions
     @Option(help: "Output format: table, csv (one row) or json.") var format: FitFormat = .table
     @Option(help: "Sobol samples for the global extrema.") var samples: Int = 4096
@@ -99,10 +141,11 @@ struct LandscapeFit: ParsableCommand {
         let loocvError: String?
         let references: [Reference]
         let provenance: [String]
+        let ignoredColumns: [IgnoredColumn]
     }
 
     func run() throws {
-        let landscape = try Landscape.load(URL(fileURLWithPath: file))
+        let landscape = try input.load(file)
         let rbf = try surrogate.fit(landscape)
         let extrema = try findExtrema(bounds: landscape.bounds, samples: samples, seed: seed) { rbf($0) }
         var loocv: LeaveOneOutResult?, loocvError: String?
@@ -120,7 +163,7 @@ struct LandscapeFit: ParsableCommand {
             kernel: rbf.kernel.rawValue, epsilon: rbf.epsilon, smoothing: rbf.smoothing, degree: rbf.degree,
             extrema: extrema, loocv: loocv, loocvError: loocvError,
             references: landscape.references.map { .init(name: $0.name, params: $0.params, score: $0.score, surrogate: $0.params.map { rbf($0) }) },
-            provenance: landscape.provenance)
+            provenance: landscape.provenance, ignoredColumns: landscape.ignoredColumns)
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -150,6 +193,7 @@ struct LandscapeFit: ParsableCommand {
         var lines: [String] = []
         lines.append("landscape   \(r.file)")
         for p in r.provenance { lines.append("            # \(p)") }
+        if !r.ignoredColumns.isEmpty { lines.append("ignored     " + r.ignoredColumns.map(\.description).joined(separator: ", ")) }
         lines.append("points      \(r.points) (\(r.interiorPoints) interior" + (r.mergedDuplicates > 0 ? ", \(r.mergedDuplicates) duplicate rows merged)" : ")"))
         let width = max(9, names.map(\.count).max() ?? 0)
         lines.append("bounds      " + "parameter".padding(toLength: width, withPad: " ", startingAt: 0) + "  lower       upper")
@@ -184,20 +228,21 @@ struct LandscapePredict: ParsableCommand {
     )
 
     @Argument(help: "Landscape CSV.") var file: String
+    @OptionGroup var input: LandscapeInput
     @Option(name: .customLong("at"), help: "CSV of points with the landscape's parameter columns (other columns are kept).")
     var points: String
     @OptionGroup var surrogate: SurrogateOptions
     @Option(name: .shortAndLong, help: "Write the CSV here instead of standard output.") var output: String?
 
     func run() throws {
-        let landscape = try Landscape.load(URL(fileURLWithPath: file))
+        let landscape = try input.load(file)
         let query = try PointsFile.load(URL(fileURLWithPath: points), parameterNames: landscape.parameterNames)
         let rbf = try surrogate.fit(landscape)
-        var text = (query.columns + ["prediction"]).joined(separator: ",") + "\n"
+        var text = (query.columns + ["prediction"]).map(csvField).joined(separator: ",") + "\n"
         var outside = 0
         for (cells, p) in zip(query.cells, query.points) {
             if !zip(landscape.bounds, p).allSatisfy({ $0.contains($1) }) { outside += 1 }
-            text += (cells + [cell(rbf(p))]).joined(separator: ",") + "\n"
+            text += (cells.map(csvField) + [cell(rbf(p))]).joined(separator: ",") + "\n"
         }
         try writeText(text, to: output)
         if outside > 0 {
@@ -215,6 +260,7 @@ struct LandscapeExport: ParsableCommand {
     )
 
     @Argument(help: "Landscape CSV.") var file: String
+    @OptionGroup var input: LandscapeInput
     @Option(help: "Grid levels per parameter (both bounds included).") var resolution: Int
     @Option(name: .shortAndLong, help: "Output CSV ('-' for standard output).") var output: String
     @OptionGroup var surrogate: SurrogateOptions
@@ -226,7 +272,7 @@ struct LandscapeExport: ParsableCommand {
     }
 
     func run() throws {
-        let landscape = try Landscape.load(URL(fileURLWithPath: file))
+        let landscape = try input.load(file)
         let rows = pow(Double(resolution), Double(landscape.dimension))
         guard rows <= Double(Self.maxRows) else {
             throw SurrogateError(file: file, message: "a grid of \(resolution)^\(landscape.dimension) points exceeds \(Self.maxRows) rows; lower --resolution")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Fusion
+import Numerics
 import Testbed
 
 extension MergeTune {
@@ -126,8 +127,11 @@ struct TestbedGridCommand: ParsableCommand {
     }
 
     func parseRange(_ s: String) throws -> ClosedRange<Double> {
-        let p = s.split(separator: ":").compactMap { Double($0) }
-        guard p.count == 2, p[0] < p[1] else { throw ValidationError("range must read LO:HI with LO < HI, got '\(s)'") }
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+        let p = parts.compactMap { DecimalNumber.parse($0) }
+        guard parts.count == 2, p.count == 2, p[0] < p[1] else {
+            throw ValidationError("range must read LO:HI with decimal numbers and LO < HI, got '\(s)'")
+        }
         return p[0]...p[1]
     }
 

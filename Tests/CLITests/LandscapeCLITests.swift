@@ -121,3 +121,64 @@ func landscapeScratch() throws -> URL {
         #expect(ok.stdout.contains(",gaussian,1.5,0.0,0,"))
     }
 }
+
+/// Spreadsheet and pandas exports: named parameters, ignored columns, quoted cells, strict numbers.
+@Suite struct LandscapeCLIExports {
+    /// ta.csv's grid with an unnamed index, a run id and notes (some with commas).
+    static func exported(in dir: URL) throws {
+        var text = ",run_id,vl_weight,exp_weight,score,notes\n"
+        for i in 0..<5 { for j in 0..<5 {
+            let v = Double(i) * 0.5, e = Double(j) * 0.5
+            text += "\(i * 5 + j),r\(i * 5 + j),\(v),\(e),\(0.5 - 0.1 * (v - 1) * (v - 1) - 0.05 * (e - 0.5) * (e - 0.5)),\"seed 0, batch \(i)\"\n"
+        } }
+        try Data(text.utf8).write(to: dir.appendingPathComponent("export.csv"))
+    }
+
+    @Test func paramsOptionNamesTheParametersAndOtherColumnsAreNoted() throws {
+        let dir = try landscapeScratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.exported(in: dir)
+        let bare = try MergeTuneBinary.run(["landscape", "fit", "export.csv"], in: dir)
+        #expect(bare.status == 1)
+        #expect(bare.stderr.contains("export.csv, line 1, column 1: columns not understood as parameters"), "\(bare.stderr)")
+        #expect(bare.stderr.contains("`--params vl_weight,exp_weight`"), "\(bare.stderr)")
+        let r = try MergeTuneBinary.run(["landscape", "fit", "export.csv", "--params", "vl_weight,exp_weight", "--samples", "64"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("points      25 (9 interior)"), "\(r.stdout)")
+        #expect(r.stdout.contains("ignored     column 1 (unnamed), `run_id` (column 2), `notes` (column 6)"), "\(r.stdout)")
+        #expect(r.stderr.hasPrefix("note: ") && r.stderr.contains("export.csv: ignored columns column 1 (unnamed), `run_id` (column 2), `notes` (column 6)"), "\(r.stderr)")
+        // Two parameters, in the order given: the extrema name exactly these.
+        #expect(r.stdout.contains(" at vl_weight=") && !r.stdout.contains("run_id="), "\(r.stdout)")
+        let swapped = try MergeTuneBinary.run(["landscape", "fit", "export.csv", "--params", "exp_weight,vl_weight", "--samples", "64"], in: dir)
+        #expect(swapped.status == 0 && swapped.stdout.contains(" at exp_weight="), "\(swapped.stdout)")
+        let missing = try MergeTuneBinary.run(["landscape", "fit", "export.csv", "--params", "vl_weight,exp_weight,density"], in: dir)
+        #expect(missing.status == 1 && missing.stderr.contains("export.csv, line 1: the parameter `density` has no column"), "\(missing.stderr)")
+    }
+
+    @Test func predictRequotesCellsWithCommas() throws {
+        let dir = try landscapeScratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("vl_weight,exp_weight,note\n1.0,0.5,\"on the grid, measured\"\n".utf8).write(to: dir.appendingPathComponent("qq.csv"))
+        let r = try MergeTuneBinary.run(["landscape", "predict", "ta.csv", "--at", "qq.csv"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("1.0,0.5,\"on the grid, measured\","), "\(r.stdout)")
+    }
+
+    @Test func hexAndNonFiniteNumbersAreRejected() throws {
+        let dir = try landscapeScratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("vl_weight,exp_weight\n0x1p-1,0.5\n".utf8).write(to: dir.appendingPathComponent("hex.csv"))
+        let p = try MergeTuneBinary.run(["landscape", "predict", "ta.csv", "--at", "hex.csv"], in: dir)
+        #expect(p.status == 1)
+        #expect(p.stderr.contains("hex.csv, line 2, column 1 (vl_weight): `0x1p-1` is not a decimal number"), "\(p.stderr)")
+        try Data("a,b,score\n0,0,1\n1,0,inf\n0,1,2\n".utf8).write(to: dir.appendingPathComponent("inf.csv"))
+        let f = try MergeTuneBinary.run(["landscape", "fit", "inf.csv"], in: dir)
+        #expect(f.status == 1 && f.stderr.contains("inf.csv, line 3, column 3 (score): `inf` is not a finite number"), "\(f.stderr)")
+        let eps = try MergeTuneBinary.run(["landscape", "fit", "ta.csv", "--kernel", "gaussian", "--epsilon", "0x1p0"], in: dir)
+        #expect(eps.status == 2, "\(eps.stderr)")
+        // The testbed's grid ranges, the other user numbers read from text on the command line.
+        let range = try MergeTuneBinary.run(["testbed", "grid", "--scenario", "language", "--vl-range", "0x0:0x2", "-o", "g.csv"], in: dir)
+        #expect(range.status == 2 && range.stderr.contains("range must read LO:HI with decimal numbers"), "\(range.stderr)")
+    }
+}

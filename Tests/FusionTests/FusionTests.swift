@@ -446,6 +446,11 @@ final class ClosedFormTests: XCTestCase {
         XCTAssertEqual(try ClosedForm.fitDecay(shares: try readAttentionShares(path: p)), log(2.0), accuracy: 1e-12)
         try "0.5\n-1\n".write(toFile: p, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try readAttentionShares(path: p))
+        // Decimal numbers only (Double("0x1p-1") would read 0.5): the error names file and line.
+        try "layer,share\n0,0.5\n1,0x1p-1\n".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try readAttentionShares(path: p)) {
+            XCTAssertTrue("\($0)".contains("line 3: `0x1p-1` is not a decimal number"), "\($0)")
+        }
     }
 }
 

@@ -75,6 +75,20 @@ import Numerics
         #expect(best > -1e-5, "best \(best)")
     }
 
+    /// A string `local_budget` is read as a decimal number: "0.25" is N/4, a hex float is refused.
+    @Test func localBudgetStringsAreDecimalOnly() throws {
+        let quarter = try OptimizerFactory.make(OptimizerConfig(kind: "pattern", options: ["local_budget": .string("0.25")]),
+                                                dimension: 2, budget: 40, seed: 3)
+        for i in 0..<40 { let x = try quarter.ask(); try quarter.tell(i, -abs(x[0] - 0.5) - abs(x[1] - 0.5)) }
+        #expect((quarter as? MultiStartReporting)?.localRuns == 4)
+        for text in ["0x1p-2", "nan", "inf"] {
+            #expect(throws: OptimizerError.self, "\(text)") {
+                _ = try OptimizerFactory.make(OptimizerConfig(kind: "pattern", options: ["local_budget": .string(text)]),
+                                              dimension: 2, budget: 40, seed: 3)
+            }
+        }
+    }
+
     /// Compass search's restarts: with a local budget of N/4 a 40-trial run makes four local runs.
     @Test func localBudgetForcesRestarts() throws {
         for (option, runs) in [(OptionValue.number(0.25), 4), (.number(10), 4), (.string("none"), 1)] {
