@@ -13,8 +13,18 @@ enum SurrogateSupport {
             throw SpecError(file: file, key: "\(key).landscape", "landscape file not found: \(path)")
         }
         let landscape: Landscape
-        do { landscape = try Landscape.load(url) } catch {
+        do {
+            // The file's own parameters (its `#@params` line, or every column but score); a file
+            // with other columns too (an index, notes) is read with the spec's bounds as names.
+            do { landscape = try Landscape.load(url) } catch {
+                guard let names = spec.bounds?.map(\.name) else { throw error }
+                landscape = try Landscape.load(url, parameters: names)
+            }
+        } catch {
             throw SpecError(file: file, key: "\(key).landscape", "cannot load \(path): \(error)")
+        }
+        if let note = landscape.ignoredNote {
+            FileHandle.standardError.write(Data("note: \(path): \(note)\n".utf8))
         }
         guard let kernel = RBFKernel(rawValue: spec.kernel ?? "thin_plate_spline") else {
             throw SpecError(file: file, key: "\(key).kernel", "unknown kernel '\(spec.kernel ?? "")' (known: \(kernels.joined(separator: ", ")))")
