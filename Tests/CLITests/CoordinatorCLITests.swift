@@ -59,17 +59,22 @@ func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
 
 @Suite("coordinator CLI", .serialized)
 struct CoordinatorCLITests {
-    @Test func killMinus9OfTheCoordinatorWhileJobsRunLosesNothing() throws {
+    /// Deterministic mode: every optimizer must equal the uninterrupted run; asynchronous mode
+    /// (results told on arrival): random and Sobol must.
+    @Test(arguments: [true, false])
+    func killMinus9OfTheCoordinatorWhileJobsRunLosesNothing(deterministic: Bool) throws {
         let dir = Scratch.directory("coordinator-cli")
-        try localSpec().write(to: dir.appendingPathComponent("local.toml"), atomically: true, encoding: .utf8)
-        // The uninterrupted reference, in-process (same batch, deterministic): trials depend on the
-        // spec alone, not on the executor.
-        try localSpec().replacingOccurrences(of: "kind = \"local\"", with: "kind = \"inprocess\"")
+        let optimizers = deterministic ? ["random", "sobol", "gp", "cmaes", "pattern", "powell"] : ["random", "sobol"]
+        let spec = localSpec(deterministic: deterministic, optimizers: optimizers, budget: deterministic ? 10 : 12)
+        try spec.write(to: dir.appendingPathComponent("local.toml"), atomically: true, encoding: .utf8)
+        // The uninterrupted reference, in-process (same batch): trials depend on the spec alone,
+        // not on the executor.
+        try spec.replacingOccurrences(of: "kind = \"local\"", with: "kind = \"inprocess\"")
             .write(to: dir.appendingPathComponent("ref.toml"), atomically: true, encoding: .utf8)
         let ref = try MergeTuneBinary.run(["study", "launch", "ref.toml", "--ledger", "ref.sqlite"], in: dir)
         #expect(ref.status == 0, "\(ref.stderr)")
         let reference = try exportedTrials("local", ledger: "ref.sqlite", in: dir)
-        #expect(reference.count == 4 * 2 * 12)
+        #expect(reference.count == optimizers.count * 2 * (deterministic ? 10 : 12))
 
         var kills: [String] = []
         var reattached = 0
