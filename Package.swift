@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // mergetune: a Swift workbench for the hyperparameters of model merging.
-// Module map and dependency direction: ../shared/DESIGN.md ("Layout").
+// Module map and dependency direction: docs/architecture.md.
 import PackageDescription
 
 let package = Package(

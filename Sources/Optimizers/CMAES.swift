@@ -2,8 +2,10 @@ import Foundation
 import Numerics
 
 /// The CMA-ES strategy parameters, written out in the order of N. Hansen, "The CMA Evolution
-/// Strategy: A Tutorial" (arXiv:1604.00772, 2016), Table 1 / Appendix A, as pycma's `purecma`
-/// does. n is the dimension, λ the population size.
+/// Strategy: A Tutorial" (arXiv:1604.00772, 2016), Table 1 / Appendix A (the layout follows
+/// pycma's `purecma`, but the forms are the tutorial's: d_σ as in Table 1, and h_σ, in the
+/// update below, as ‖p_σ‖/√(1 − (1 − c_σ)^(2g)) < (1.4 + 2/(n+1))·χ_n, where purecma uses
+/// its squared variant). n is the dimension, λ the population size.
 struct CMAParameters {
     let n: Int
     /// λ = 4 + ⌊3 ln n⌋ unless given (IPOP doubles it at each restart).

@@ -161,6 +161,9 @@ public struct StudySpec: Codable, Sendable, Equatable {
     public var objectives: [ObjectiveSpec]
     /// How trials run; not part of the study's identity (`sameStudy`).
     public var execution: ExecutionSpec = ExecutionSpec()
+    /// The dimensions a `budget = { D = N }` table named (checked against the objectives);
+    /// nil for a single budget or the defaults. Not part of the study's identity.
+    public var budgetKeys: [Int]? = nil
 
     public static let defaultSeedCount = 10
     /// The paper's budgets (40 for two parameters, 60 for three); 20 per parameter elsewhere.
@@ -182,10 +185,11 @@ public struct StudySpec: Codable, Sendable, Equatable {
         a.source = ""; b.source = ""
         a.description = nil; b.description = nil
         a.execution = ExecutionSpec(); b.execution = ExecutionSpec()
+        a.budgetKeys = nil; b.budgetKeys = nil
         return a == b
     }
 
-    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution }
+    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys }
 
     public init(name: String, description: String?, source: String, seeds: [Int], budgets: [Int: Int],
                 optimizers: [OptimizerSpec], objectives: [ObjectiveSpec], execution: ExecutionSpec = ExecutionSpec()) {
@@ -203,6 +207,7 @@ public struct StudySpec: Codable, Sendable, Equatable {
         optimizers = try c.decode([OptimizerSpec].self, forKey: .optimizers)
         objectives = try c.decode([ObjectiveSpec].self, forKey: .objectives)
         execution = try c.decodeIfPresent(ExecutionSpec.self, forKey: .execution) ?? ExecutionSpec()
+        budgetKeys = try c.decodeIfPresent([Int].self, forKey: .budgetKeys)
     }
 
     public static func fromJSON(_ text: String) throws -> StudySpec {
@@ -257,12 +262,14 @@ extension StudySpec {
 
         // budget: one number for every objective, or a table by number of parameters.
         var budgets: [Int: Int] = [2: defaultBudget(dimension: 2), 3: defaultBudget(dimension: 3)]
+        var budgetKeys: [Int]? = nil
         if let value = root["budget"] {
             if let n = value.int {
                 guard n >= 1 else { throw SpecError(file: file, key: "budget", "must be at least 1 (got \(n))") }
                 budgets = [:]
                 for d in 1...16 { budgets[d] = n }
             } else if let table = value.table {
+                budgetKeys = []
                 for key in table.keys {
                     guard let d = Int(key), d >= 1 else {
                         throw SpecError(file: file, key: "budget.\(key)", "keys are numbers of parameters, e.g. budget.2 = 40")
@@ -271,6 +278,7 @@ extension StudySpec {
                         throw SpecError(file: file, key: "budget.\(key)", "expected a positive integer")
                     }
                     budgets[d] = n
+                    budgetKeys?.append(d)
                 }
             } else {
                 throw SpecError(file: file, key: "budget", "expected an integer or a table like { 2 = 40, 3 = 60 }")
@@ -325,8 +333,10 @@ extension StudySpec {
             guard let table = value.table else { throw SpecError(file: file, key: "executor", "expected a table ([executor] kind = \"local\")") }
             execution = try parseExecution(table, file: file)
         }
-        return StudySpec(name: name, description: try r.optionalString("description"), source: file, seeds: seeds,
-                         budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
+        var parsed = StudySpec(name: name, description: try r.optionalString("description"), source: file, seeds: seeds,
+                               budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
+        parsed.budgetKeys = budgetKeys?.sorted()
+        return parsed
     }
 
     static func parseExecution(_ table: TOMLTable, file: String) throws -> ExecutionSpec {

@@ -69,6 +69,12 @@ public struct PreparedStudy: Sendable {
 
     static func validate(_ spec: StudySpec, _ objectives: [any Objective]) throws {
         let file = spec.source
+        // A budget for a number of parameters no objective has is a typo, not a no-op.
+        let dimensions = Set(objectives.map(\.space.dimension))
+        for d in spec.budgetKeys ?? [] where !dimensions.contains(d) {
+            throw SpecError(file: file, key: "budget.\(d)",
+                            "no objective has \(d) parameters (the objectives have \(dimensions.sorted().map(String.init).joined(separator: ", ")))")
+        }
         for (i, objective) in objectives.enumerated() {
             let o = spec.objectives[i]
             let key = "objectives[\(i)]"

@@ -139,6 +139,18 @@ struct AsyncStudyTests {
         }
     }
 
+    @Test func aBudgetForADimensionNoObjectiveHasIsAnError() throws {
+        let dir = try tempDirectory()
+        let s = try spec(smallSpec.replacingOccurrences(of: "budget = { 2 = 8, 3 = 10 }", with: "budget = { 2 = 8, 3 = 10, 5 = 10 }"), in: dir)
+        #expect(s.budgetKeys == [2, 3, 5])
+        #expect(throws: SpecError(file: s.source, key: "budget.5", "no objective has 5 parameters (the objectives have 2, 3)")) {
+            _ = try PreparedStudy.prepare(s)
+        }
+        // The table is not part of the study's identity.
+        var other = s; other.budgetKeys = nil
+        #expect(s.sameStudy(as: other))
+    }
+
     @Test func theExecutorTableIsReadWithItsKeysChecked() throws {
         let dir = try tempDirectory()
         let s = try spec(smallSpec + """
