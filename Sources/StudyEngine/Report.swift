@@ -1,11 +1,9 @@
 import Foundation
 import Ledger
+import Surrogate  // csvField: one CSV quoter for the project
 
-/// CSV field: quoted when it holds a comma, a quote or a line break.
-func csvField(_ s: String) -> String {
-    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-}
+/// The output formats of every command that prints a result (summaries, fits, weights).
+public enum OutputFormat: String, CaseIterable, Sendable { case table, csv, json }
 
 func csvLine(_ fields: [String]) -> String { fields.map(csvField).joined(separator: ",") + "\n" }
 
@@ -79,7 +77,7 @@ public enum StudyReport {
 
     // MARK: Summary
 
-    public enum Format: String, CaseIterable, Sendable { case table, csv, json }
+    public typealias Format = OutputFormat
 
     public static func render(_ s: StudySummary, format: Format) throws -> String {
         switch format {

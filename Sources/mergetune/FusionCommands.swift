@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StudyEngine
 import Fusion
 import SafeTensors
 
@@ -13,7 +14,7 @@ extension Granularity: ExpressibleByArgument {}
 extension FrankSchedule: ExpressibleByArgument {}
 extension TaskArithmeticConfig.Rescale: ExpressibleByArgument {}
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
+extension OutputFormat: ExpressibleByArgument {}
 
 /// The three checkpoints every fusion command reads.
 struct TripleOptions: ParsableArguments {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StudyEngine
 import Numerics
 import Surrogate
 
@@ -87,8 +88,6 @@ struct DecimalArgument: ExpressibleByArgument, CustomStringConvertible {
     var description: String { "\(value)" }
 }
 
-enum FitFormat: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
-
 /// CSV cells: the shortest text that reads back as the same Double.
 func cell(_ x: Double) -> String { "\(x)" }
 /// Table cells: six significant digits.
@@ -112,7 +111,7 @@ struct LandscapeFit: ParsableCommand {
     @Argument(help: "Landscape CSV.") var file: String
     @OptionGroup var input: LandscapeInput
     @OptionGroup var surrogate: SurrogateOptions
-    @Option(help: "Output format: table, csv (one row) or json.") var format: FitFormat = .table
+    @Option(help: "Output format: table, csv (one row) or json.") var format: OutputFormat = .table
     @Option(help: "Sobol samples for the global extrema.") var samples: Int = 4096
     @Option(help: "Leave-one-out repeats (the paper uses 20).") var repeats: Int = 20
     @Option(help: "Seed of the leave-one-out draws and the Sobol shift.") var seed: UInt64 = 0

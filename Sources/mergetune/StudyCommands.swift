@@ -173,17 +173,11 @@ extension StudyCommand {
         var name: String
         @OptionGroup var ledger: LedgerOptions
         @Option(name: .long, help: "table, csv or json.")
-        var format: String = "table"
-
-        func validate() throws {
-            guard StudyReport.Format(rawValue: format) != nil else {
-                throw ValidationError("--format must be one of table, csv, json (got '\(format)')")
-            }
-        }
+        var format: OutputFormat = .table
 
         func run() throws {
             let metrics = try StudyMetrics(ledger: try ledger.open(), studyName: name)
-            print(try StudyReport.render(metrics.summary(), format: StudyReport.Format(rawValue: format)!), terminator: "")
+            print(try StudyReport.render(metrics.summary(), format: format), terminator: "")
         }
     }
 

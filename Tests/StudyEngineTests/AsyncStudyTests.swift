@@ -119,7 +119,7 @@ struct AsyncStudyTests {
             let dir = try tempDirectory()
             var s = try spec(smallSpec, in: dir)
             s.objectives = [ObjectiveSpec(name: "bowl", kind: "custom")]
-            s.budgets = [2: 20]
+            s.budgets = [2: 20]; s.budgetKeys = [2]
             s.execution.retries = 2
             s.execution.retryOn = retryOn
             let prepared = try PreparedStudy(spec: s, objectives: [Bowl()])

@@ -296,7 +296,7 @@ struct RunnerTests {
         var s = try spec(smallSpec, in: dir)
         s.objectives = [ObjectiveSpec(name: "bowl", kind: "custom")]
         s.seeds = [0, 1, 2]
-        s.budgets = [2: 30]
+        s.budgets = [2: 30]; s.budgetKeys = [2]
         let prepared = try PreparedStudy(spec: s, objectives: [Bowl()])
         let ledger = try Ledger(path: dir.appendingPathComponent("l.sqlite").path)
         let study = try StudyStore.open(prepared, in: ledger)
