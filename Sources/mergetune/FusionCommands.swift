@@ -36,9 +36,10 @@ struct TripleOptions: ParsableArguments {
 struct ClosedFormOptions: ParsableArguments {
     @Option(help: "CSV with one visual-attention share per decoder layer (FRANK prior; decay fitted as in App. A.9).")
     var attention: String?
-    @Option(help: "FRANK prior decay α̂ given directly.")
-    var decay: Double?
-    @Option(help: "FRANK prior schedule: paper (eq. 16) or max (e^(−α̂(l−1))).")
+    @Option(name: .customLong("decay"), help: "FRANK prior decay α̂ given directly.")
+    var decayArgument: DecimalArgument?
+    var decay: Double? { decayArgument?.value }
+    @Option(help: "FRANK prior schedule: paper (eq. 16) or max (e^(−α̂l)).")
     var schedule: FrankSchedule = .paper
     @Option(help: "Coefficient granularity: layer, tensor or model (default: frank layer, metagpt/nan model).")
     var granularity: Granularity?
@@ -71,9 +72,13 @@ struct Merge: ParsableCommand {
     @OptionGroup var triple: TripleOptions
     @Option(help: "linear, task_arithmetic, ties, dare_linear, dare_ties, frank, metagpt, nan, layer_range.")
     var method: MergeMethod
-    @Option(help: "λ_V, weight of the VLM's task vector.") var vlWeight: Double = 1
-    @Option(help: "λ_R, weight of the expert's task vector (layer_range: α).") var expWeight: Double = 1
-    @Option(help: "Fraction kept by TIES/DARE, in (0, 1].") var density: Double = 1
+    // Decimal numbers only (no hex floats, nan or inf), as in every file mergetune reads.
+    @Option(name: .customLong("vl-weight"), help: "λ_V, weight of the VLM's task vector.") var vlWeightArgument = DecimalArgument(1)
+    @Option(name: .customLong("exp-weight"), help: "λ_R, weight of the expert's task vector (layer_range: α).") var expWeightArgument = DecimalArgument(1)
+    @Option(name: .customLong("density"), help: "Fraction kept by TIES/DARE, in (0, 1].") var densityArgument = DecimalArgument(1)
+    var vlWeight: Double { vlWeightArgument.value }
+    var expWeight: Double { expWeightArgument.value }
+    var density: Double { densityArgument.value }
     @Option(help: "Seed of DARE's random mask.") var seed: UInt64 = 0
     @Flag(inversion: .prefixedNo, help: "Divide by the sum of weights (default: mergekit's default for the method).")
     var normalize: Bool?

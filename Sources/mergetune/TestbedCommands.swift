@@ -57,9 +57,12 @@ struct TestbedEval: ParsableCommand {
     var scenario: Scenario
     @Option(help: "task_arithmetic, ties, dare_ties, dare_linear, linear, frank, metagpt, nan.")
     var method: MergeMethod = .taskArithmetic
-    @Option(help: "λ_V.") var vlWeight: Double = 1
-    @Option(help: "λ_R.") var expWeight: Double = 1
-    @Option(help: "Fraction kept by TIES/DARE.") var density: Double = 1
+    @Option(name: .customLong("vl-weight"), help: "λ_V.") var vlWeightArgument = DecimalArgument(1)
+    @Option(name: .customLong("exp-weight"), help: "λ_R.") var expWeightArgument = DecimalArgument(1)
+    @Option(name: .customLong("density"), help: "Fraction kept by TIES/DARE.") var densityArgument = DecimalArgument(1)
+    var vlWeight: Double { vlWeightArgument.value }
+    var expWeight: Double { expWeightArgument.value }
+    var density: Double { densityArgument.value }
     @Option(help: "Seed of DARE's mask.") var seed: UInt64 = 0
     @OptionGroup var closed: ClosedFormOptions
 

@@ -58,6 +58,20 @@ enum MergeTuneBinary {
         #expect(missing.stderr.contains("Missing expected argument"))
     }
 
+    @Test func numberOptionsTakeDecimalNumbersOnly() throws {
+        // Swift's Double(String) reads hex floats, nan and inf; mergetune's options do not.
+        for (command, option) in [(["merge", "--base", "b", "--vlm", "v", "--expert", "e", "-o", "o"], "--vl-weight"),
+                                  (["merge", "--base", "b", "--vlm", "v", "--expert", "e", "-o", "o"], "--density"),
+                                  (["weights", "--base", "b", "--vlm", "v", "--expert", "e"], "--decay")] {
+            for bad in ["0x1p-1", "nan", "inf", "1e999"] {
+                let r = try MergeTuneBinary.run(command + [option, bad])
+                #expect(r.status == 2, "\(option) \(bad): \(r.stderr)")
+                #expect(r.stderr.contains(bad), "\(r.stderr)")
+            }
+        }
+        #expect(try MergeTuneBinary.run(["--version"]).stdout.hasPrefix("0."))
+    }
+
     @Test func runtimeFailureExitsOneWithTheErrorOnStderr() throws {
         let r = try MergeTuneBinary.run(["inspect", "/nonexistent/model.safetensors"])
         #expect(r.status == 1)
