@@ -78,8 +78,13 @@ public func parseByteSize(_ text: String) -> Int? {
     let units: [(String, Double)] = [("GIB", 1073741824), ("MIB", 1048576), ("KIB", 1024),
                                      ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("G", 1e9), ("M", 1e6), ("K", 1e3), ("B", 1)]
     for (u, f) in units where t.hasSuffix(u) {
-        guard let v = Double(t.dropLast(u.count).trimmingCharacters(in: .whitespaces)), v > 0 else { return nil }
-        return Int(v * f)
+        // Decimal digits and one point only (Double(String) would take hex floats and "inf").
+        let number = t.dropLast(u.count).trimmingCharacters(in: .whitespaces)
+        guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+              number.filter({ $0 == "." }).count <= 1, let v = Double(number), v > 0 else { return nil }
+        let bytes = v * f
+        guard bytes < Double(Int.max / 2) else { return nil }  // 1e30GB: refused, not a crash
+        return Int(bytes)
     }
     guard let v = Int(t), v > 0 else { return nil }
     return v

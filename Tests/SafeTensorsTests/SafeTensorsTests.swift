@@ -242,6 +242,11 @@ final class IndexAndWriterTests: XCTestCase {
         XCTAssertEqual(parseByteSize("2GiB"), 2 << 30)
         XCTAssertEqual(parseByteSize("1024"), 1024)
         XCTAssertNil(parseByteSize("lots"))
+        XCTAssertEqual(parseByteSize("1.5GB"), 1_500_000_000)
+        // Decimal numbers only, and sizes that fit: no hex floats, no inf, no overflow trap.
+        for bad in ["0x10GB", "0x1p4MB", "infGB", "nanMB", "1e30GB", "1e3GB", "-5GB", "GB", "1.2.3MB"] {
+            XCTAssertNil(parseByteSize(bad), bad)
+        }
     }
 }
 
