@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Optimizers
+import Numerics
 import SafeTensors  // jsonQuote: one JSON string serializer for the project
 
 public enum StudyError: Error, CustomStringConvertible {
@@ -33,6 +34,9 @@ public struct PreparedStudy: Sendable {
     /// For tests and embedders: objectives built by the caller, in the spec's order.
     public init(spec: StudySpec, objectives: [any Objective]) throws {
         precondition(spec.objectives.count == objectives.count)
+        // Before anything is computed (extrema, references at creation): one BLAS thread, so
+        // what a study records does not depend on when in the process it was created.
+        _ = try BLAS.pinThreads()
         var resolved = spec
         // Two-weight landscapes get the sum-to-one analysis unless the spec names other weights.
         // Not for live testbed objectives: the analysis is a dense grid of ~4,700 evaluations.
@@ -50,6 +54,7 @@ public struct PreparedStudy: Sendable {
     /// Builds the objectives of a spec. At launch the landscape checksums are recorded in the
     /// spec; on resume they must still match (a study must not silently change its objective).
     public static func prepare(_ spec: StudySpec) throws -> PreparedStudy {
+        _ = try BLAS.pinThreads()  // before any objective is built (a testbed evaluator computes at creation)
         var resolved = spec
         var objectives: [any Objective] = []
         for (i, o) in spec.objectives.enumerated() {

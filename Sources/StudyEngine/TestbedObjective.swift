@@ -54,7 +54,7 @@ enum TestbedSupport {
         let scenario: Scenario = try value(scenarioName, "scenario", .language)
         let split: Split = try value(spec.split, "split", .validation)
         let metric: Metric = try value(spec.metric, "metric", .meanLogprob)
-        let target: Testbed.Objective = try value(spec.objective, "objective", .target)
+        let target: TestbedGoal = try value(spec.objective, "objective", .target)
         guard let method = MergeMethod(rawValue: spec.method ?? "task_arithmetic"), methods.contains(method) else {
             throw SpecError(file: file, key: "\(key).method", "unknown method '\(spec.method ?? "")' (known: \(methods.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -108,7 +108,7 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     public let method: MergeMethod
     public let split: Split
     public let metric: Metric
-    public let target: Testbed.Objective
+    public let target: TestbedGoal
     public let mergeSeed: UInt64
     public private(set) var builtInReferences: [ReferenceSpec] = []
 
@@ -117,7 +117,7 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     private var idle: [TestbedEvaluator] = []
 
     public init(name: String, directory: URL, scenario: Scenario, method: MergeMethod, split: Split = .validation,
-                metric: Metric = .meanLogprob, target: Testbed.Objective = .target, space: SearchSpace, mergeSeed: UInt64 = 0) throws {
+                metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0) throws {
         self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
         self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
         builtInReferences = try measureReferences()

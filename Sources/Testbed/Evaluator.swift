@@ -2,7 +2,7 @@ import Foundation
 import Fusion
 
 /// What a testbed evaluation maximizes.
-public enum Objective: String, Sendable, CaseIterable, Codable {
+public enum TestbedGoal: String, Sendable, CaseIterable, Codable {
     /// Cross-modal emergence: the target task (image input, expert skill) of the scenario.
     case target
     /// Retention: the mean of the perception score (`see`) and the expert's skill score.
@@ -42,7 +42,7 @@ public final class TestbedEvaluator {
     public let scenario: Scenario
     public let split: Split
     public let metric: Metric
-    public let objective: Objective
+    public let objective: TestbedGoal
     /// Seed of the bootstrap intervals.
     public let bootstrapSeed: UInt64
     public let target: [TaskExample]
@@ -51,7 +51,7 @@ public final class TestbedEvaluator {
     private var cachedStats: TaskVectorStats?
 
     public init(directory: URL, scenario: Scenario, split: Split = .validation, metric: Metric = .meanLogprob,
-                objective: Objective = .target, bootstrapSeed: UInt64 = 0, limit: Int? = nil) throws {
+                objective: TestbedGoal = .target, bootstrapSeed: UInt64 = 0, limit: Int? = nil) throws {
         family = try TestbedFamily.shared(directory: directory)
         self.scenario = scenario
         self.split = split

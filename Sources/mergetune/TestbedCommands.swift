@@ -12,7 +12,7 @@ extension MergeTune {
 extension Scenario: ExpressibleByArgument {}
 extension Split: ExpressibleByArgument {}
 extension Metric: ExpressibleByArgument {}
-extension Objective: ExpressibleByArgument {}
+extension TestbedGoal: ExpressibleByArgument {}
 
 struct TestbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,7 +30,7 @@ struct TestbedOptions: ParsableArguments {
     @Option(help: "mean_logprob (continuous, default) or exact_match.")
     var metric: Metric = .meanLogprob
     @Option(help: "target (cross-modal task) or retention (mean of perception and the expert's skill).")
-    var objective: Objective = .target
+    var objective: TestbedGoal = .target
     @Option(help: "Seed of the bootstrap intervals.")
     var bootstrapSeed: UInt64 = 0
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Numerics
 
 /// Exit codes are part of the interface: 0 ok, 1 bad input or runtime failure, 2 usage error.
 /// ArgumentParser's own default for usage errors is 64, so errors are mapped here.
@@ -15,6 +16,8 @@ struct MergeTune: ParsableCommand {
 
 func runMergeTune() -> Int32 {
     do {
+        // One BLAS thread (MERGETUNE_BLAS_THREADS overrides): the same numbers from every command.
+        _ = try BLAS.pinThreads()
         var command = try MergeTune.parseAsRoot()
         try command.run()
         return 0
