@@ -88,9 +88,9 @@ private func bruteNearest(_ points: [[Double]], _ x: [Double], _ k: Int) -> [Int
     }
 
     @Test func automaticSwitchesAboveTheThresholdWithANote() throws {
-        #expect(RBFInterpolator.automaticThreshold == 2000 && RBFInterpolator.automaticNeighbors == 64)
-        #expect(RBFInterpolator.resolve(.automatic, points: 2000, monomials: 4) == nil)
-        #expect(RBFInterpolator.resolve(.automatic, points: 2001, monomials: 4) == 64)
+        #expect(RBFInterpolator.automaticThreshold == 1000 && RBFInterpolator.automaticNeighbors == 64)
+        #expect(RBFInterpolator.resolve(.automatic, points: 1000, monomials: 4) == nil)
+        #expect(RBFInterpolator.resolve(.automatic, points: 1001, monomials: 4) == 64)
         #expect(RBFInterpolator.resolve(.automatic, points: 5000, monomials: 45) == 90)
         #expect(RBFInterpolator.resolve(.nearest(20), points: 10, monomials: 3) == 10)
         var rng = SplitMix(state: 3)
