@@ -4,7 +4,8 @@
 Builds a few landscapes (5x5 grid, 5x5x4 grid, scattered points), fits scipy's interpolator
 for every kernel with and without smoothing (epsilon given where scipy requires it, and also
 for a scale-invariant kernel), evaluates it at query points inside and slightly outside the
-box, computes leave-one-out errors for fixed held-out points, records the options scipy
+box, fits scipy's local interpolant (`neighbors` = 20 and 50) on scattered 2-D and 3-D points
+for a few kernels, computes leave-one-out errors for fixed held-out points, records the options scipy
 rejects, and writes Tests/SurrogateTests/Fixtures/rbf_reference.json. `swift test` compares
 against that file without Python.
 
@@ -84,7 +85,7 @@ def fit(y, d, c):
 
 def main():
     fixture = {"scipy": scipy.__version__, "numpy": np.__version__,
-               "datasets": [], "cases": [], "loo": [], "errors": []}
+               "datasets": [], "cases": [], "loo": [], "errors": [], "neighbors": []}
     for name, y, d, q in datasets():
         fixture["datasets"].append({"name": name, "points": y.tolist(), "values": d.tolist(),
                                     "queries": q.tolist()})
@@ -117,6 +118,27 @@ def main():
     fixture["datasets"].append({"name": "ta_grid_5x5", "points": y.tolist(), "values": d.tolist(), "queries": []})
     fixture["loo"].append({"dataset": "ta_grid_5x5", **c, "held_out": held, "errors": errors,
                            "rmse": rmse, "rmse_percent_of_range": 100 * rmse / float(d.max() - d.min())})
+    # Local interpolation (scipy's `neighbors`): scattered points, so no two data points are at
+    # the same distance from a query (a tie would make the neighbour set implementation-defined).
+    rng = np.random.default_rng(20261202)
+    for name, y, f in [("scattered400_2d", rng.uniform(0, 2, size=(400, 2)), score2),
+                       ("scattered600_3d", rng.uniform(0, 2, size=(600, 3)) * [1, 1, 0.3] + [0, 0, 0.35], score3)]:
+        d = f(y)
+        lo, hi = y.min(axis=0), y.max(axis=0)
+        q = lo - 0.05 * (hi - lo) + rng.uniform(size=(30, y.shape[1])) * 1.1 * (hi - lo)
+        q = np.vstack([q, y[[3, 100, 250]]])
+        fixture["datasets"].append({"name": name, "points": y.tolist(), "values": d.tolist(), "queries": q.tolist()})
+        for c in [dict(kernel="thin_plate_spline", epsilon=None, smoothing=0.0, degree=None),
+                  dict(kernel="cubic", epsilon=None, smoothing=1e-3, degree=None),
+                  dict(kernel="quintic", epsilon=None, smoothing=0.0, degree=None),
+                  # epsilon 8, not 1.7: with 1.7 the Gaussian system on 50 neighbours of the 2-D
+                  # set has condition number ~1e17 (no two LU codes agree there); with 8, ≤ 6e7.
+                  dict(kernel="gaussian", epsilon=8.0, smoothing=0.0, degree=None),
+                  dict(kernel="multiquadric", epsilon=1.7, smoothing=1e-3, degree=None)]:
+            for k in (20, 50):
+                interp = RBFInterpolator(y, d, kernel=c["kernel"], epsilon=c["epsilon"], smoothing=c["smoothing"],
+                                         degree=c["degree"], neighbors=k)
+                fixture["neighbors"].append({"dataset": name, **c, "neighbors": k, "predictions": interp(q).tolist()})
     # Options scipy rejects: the Swift port must reject them too.
     y = np.array(fixture["datasets"][0]["points"])
     d = np.array(fixture["datasets"][0]["values"])
@@ -133,12 +155,12 @@ def main():
     text = json.dumps(fixture, indent=None, separators=(",", ":")) + "\n"
     if "--check" in sys.argv:
         old = json.loads(FIXTURE.read_text())
-        ok = old["cases"] == fixture["cases"] and old["loo"] == fixture["loo"]
+        ok = all(old.get(key) == fixture[key] for key in ("cases", "loo", "neighbors"))
         print("fixture up to date" if ok else "fixture differs from scipy's current output")
         sys.exit(0 if ok else 1)
     FIXTURE.write_text(text)
     print(f"wrote {FIXTURE.relative_to(ROOT)}: {len(fixture['cases'])} cases, "
-          f"{len(fixture['loo'])} leave-one-out sets, scipy {scipy.__version__}")
+          f"{len(fixture['loo'])} leave-one-out sets, {len(fixture['neighbors'])} neighbors cases, scipy {scipy.__version__}")
 
 
 if __name__ == "__main__":

@@ -35,10 +35,10 @@ extension Landscape {
     /// The RBF surrogate of this landscape; errors (too few points for the kernel's polynomial
     /// tail, a missing epsilon, a singular system) name the file.
     public func interpolator(kernel: RBFKernel = .thinPlateSpline, epsilon: Double? = nil, smoothing: Double = 0,
-                             degree: Int? = nil) throws -> RBFInterpolator {
+                             degree: Int? = nil, neighbors: RBFNeighborhood = .automatic) throws -> RBFInterpolator {
         do {
             return try RBFInterpolator(points: points, values: scores, kernel: kernel, epsilon: epsilon,
-                                       smoothing: smoothing, degree: degree)
+                                       smoothing: smoothing, degree: degree, neighbors: neighbors)
         } catch let error as RBFError {
             throw SurrogateError(file: source, message: "cannot fit a \(kernel.rawValue) surrogate: \(error.localizedDescription)")
         }
@@ -46,13 +46,21 @@ extension Landscape {
 }
 
 /// Prediction errors (prediction − value) at each held-out index, the interpolator refitted
-/// without that point each time.
+/// without that point each time. `.automatic` is resolved on the full set of points, so the
+/// refits interpolate the way the surrogate of all the points does (dense or local, same k).
+/// With local interpolation a refit costs a k-d tree and one k×k solve.
 public func leaveOneOutErrors(points: [[Double]], values: [Double], heldOut: [Int], kernel: RBFKernel = .thinPlateSpline,
-                              epsilon: Double? = nil, smoothing: Double = 0, degree: Int? = nil) throws -> [Double] {
-    try heldOut.map { i in
+                              epsilon: Double? = nil, smoothing: Double = 0, degree: Int? = nil,
+                              neighbors: RBFNeighborhood = .automatic) throws -> [Double] {
+    let d = points.first?.count ?? 0
+    let r = monomialCount(dimensions: d, degree: degree ?? kernel.defaultDegree)
+    let resolved: RBFNeighborhood = RBFInterpolator.resolve(neighbors, points: points.count, monomials: r).map { .nearest($0) } ?? .all
+    return try heldOut.map { i in
         var p = points, v = values
         p.remove(at: i); v.remove(at: i)
-        let rbf = try RBFInterpolator(points: p, values: v, kernel: kernel, epsilon: epsilon, smoothing: smoothing, degree: degree)
+        let rbf = try RBFInterpolator(points: p, values: v, kernel: kernel, epsilon: epsilon, smoothing: smoothing,
+                                      degree: degree, neighbors: resolved)
+        if let problem = rbf.localError(at: points[i]) { throw RBFError.singular(problem) }
         return rbf(points[i]) - values[i]
     }
 }
@@ -62,7 +70,8 @@ public func leaveOneOutErrors(points: [[Double]], values: [Double], heldOut: [In
 /// the rest, and predict it. RMSE as a percentage of the landscape's score range.
 /// Deterministic for a seed (GSL's mt19937).
 public func leaveOneOutFidelity(_ landscape: Landscape, kernel: RBFKernel = .thinPlateSpline, epsilon: Double? = nil,
-                                smoothing: Double = 0, repeats: Int = 20, seed: UInt64 = 0) throws -> LeaveOneOutResult {
+                                smoothing: Double = 0, degree: Int? = nil, neighbors: RBFNeighborhood = .automatic,
+                                repeats: Int = 20, seed: UInt64 = 0) throws -> LeaveOneOutResult {
     let file = landscape.source
     guard repeats > 0 else { throw SurrogateError(file: file, message: "leave-one-out needs at least one repeat") }
     let interior = landscape.interiorIndices
@@ -77,7 +86,8 @@ public func leaveOneOutFidelity(_ landscape: Landscape, kernel: RBFKernel = .thi
     let errors: [Double]
     do {
         errors = try leaveOneOutErrors(points: landscape.points, values: landscape.scores, heldOut: heldOut,
-                                       kernel: kernel, epsilon: epsilon, smoothing: smoothing)
+                                       kernel: kernel, epsilon: epsilon, smoothing: smoothing, degree: degree,
+                                       neighbors: neighbors)
     } catch let error as RBFError {
         throw SurrogateError(file: file, message: "leave-one-out refit failed: \(error.localizedDescription)")
     }

@@ -37,6 +37,13 @@ struct SurrogateOptions: ParsableArguments {
     @Option(help: "Degree of the polynomial tail (-1 for none; default: scipy's minimum for the kernel, else 0).")
     var degree: Int?
 
+    @Option(help: ArgumentHelp("Interpolate each point on its K nearest data points (scipy's neighbors), or 'all' for one dense solve "
+                               + "(default: all up to \(RBFInterpolator.automaticThreshold) points, else \(RBFInterpolator.automaticNeighbors)).",
+                               valueName: "K|all"))
+    var neighbors: NeighborsArgument?
+
+    var neighborhood: RBFNeighborhood { neighbors?.value ?? .automatic }
+
     func validate() throws {
         if epsilon == nil && !kernel.isScaleInvariant {
             throw ValidationError("--kernel \(kernel.rawValue) needs --epsilon (only linear, thin_plate_spline, cubic and quintic default to 1)")
@@ -47,7 +54,17 @@ struct SurrogateOptions: ParsableArguments {
     }
 
     func fit(_ landscape: Landscape) throws -> RBFInterpolator {
-        try landscape.interpolator(kernel: kernel, epsilon: epsilon, smoothing: smoothing, degree: degree)
+        try landscape.interpolator(kernel: kernel, epsilon: epsilon, smoothing: smoothing, degree: degree, neighbors: neighborhood)
+    }
+}
+
+/// `--neighbors`: a positive count or `all`.
+struct NeighborsArgument: ExpressibleByArgument {
+    let value: RBFNeighborhood
+    init?(argument: String) {
+        if argument == "all" { value = .all; return }
+        guard let k = Int(argument), k >= 1 else { return nil }
+        value = .nearest(k)
     }
 }
 
@@ -135,6 +152,9 @@ struct LandscapeFit: ParsableCommand {
         let epsilon: Double
         let smoothing: Double
         let degree: Int
+        /// k of local interpolation (absent: one dense solve) and the note saying so.
+        let neighbors: Int?
+        let note: String?
         let extrema: Extrema
         let loocv: LeaveOneOutResult?
         let loocvError: String?
@@ -150,7 +170,8 @@ struct LandscapeFit: ParsableCommand {
         var loocv: LeaveOneOutResult?, loocvError: String?
         do {
             loocv = try leaveOneOutFidelity(landscape, kernel: surrogate.kernel, epsilon: surrogate.epsilon,
-                                            smoothing: surrogate.smoothing, repeats: repeats, seed: seed)
+                                            smoothing: surrogate.smoothing, neighbors: surrogate.neighborhood,
+                                            repeats: repeats, seed: seed)
         } catch let error as SurrogateError {
             loocvError = error.message  // a landscape without interior points still has a surrogate
         }
@@ -160,7 +181,7 @@ struct LandscapeFit: ParsableCommand {
             parameters: zip(landscape.parameterNames, landscape.bounds).map { .init(name: $0, lower: $1.lowerBound, upper: $1.upperBound) },
             scoreMin: landscape.scoreRange.lowerBound, scoreMax: landscape.scoreRange.upperBound,
             kernel: rbf.kernel.rawValue, epsilon: rbf.epsilon, smoothing: rbf.smoothing, degree: rbf.degree,
-            extrema: extrema, loocv: loocv, loocvError: loocvError,
+            neighbors: rbf.neighbors, note: rbf.note, extrema: extrema, loocv: loocv, loocvError: loocvError,
             references: landscape.references.map { .init(name: $0.name, params: $0.params, score: $0.score, surrogate: $0.params.map { rbf($0) }) },
             provenance: landscape.provenance, ignoredColumns: landscape.ignoredColumns)
         switch format {
@@ -202,6 +223,7 @@ struct LandscapeFit: ParsableCommand {
         }
         lines.append("scores      \(short(r.scoreMin)) ... \(short(r.scoreMax)) (measured)")
         lines.append("surrogate   \(r.kernel), epsilon \(short(r.epsilon)), smoothing \(short(r.smoothing)), degree \(r.degree)")
+        if let note = r.note { lines.append("            \(note)") }
         lines.append("maximum     \(short(r.extrema.maximum)) at \(at(r.extrema.argmax))")
         lines.append("minimum     \(short(r.extrema.minimum)) at \(at(r.extrema.argmin))")
         if let l = r.loocv {
@@ -244,6 +266,7 @@ struct LandscapePredict: ParsableCommand {
             text += (cells.map(csvField) + [cell(rbf(p))]).joined(separator: ",") + "\n"
         }
         try writeText(text, to: output)
+        if let note = rbf.note { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         if outside > 0 {
             FileHandle.standardError.write(Data("warning: \(outside) of \(query.points.count) points lie outside the landscape's bounds (extrapolated)\n".utf8))
         }
@@ -278,7 +301,8 @@ struct LandscapeExport: ParsableCommand {
         }
         let rbf = try surrogate.fit(landscape)
         var text = "# RBF surrogate of \(file): \(rbf.kernel.rawValue), epsilon \(cell(rbf.epsilon)), "
-            + "smoothing \(cell(rbf.smoothing)), degree \(rbf.degree); \(resolution) levels per parameter\n"
+            + "smoothing \(cell(rbf.smoothing)), degree \(rbf.degree)"
+            + (rbf.note.map { "; \($0)" } ?? "") + "; \(resolution) levels per parameter\n"
         text += "#@bounds " + zip(landscape.parameterNames, landscape.bounds).map { "\($0)=\(cell($1.lowerBound)):\(cell($1.upperBound))" }.joined(separator: " ") + "\n"
         text += (landscape.parameterNames + ["score"]).joined(separator: ",") + "\n"
         for p in landscape.grid(resolution: resolution) {
