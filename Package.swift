@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "FusionTests", dependencies: ["TestSupport", "Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),

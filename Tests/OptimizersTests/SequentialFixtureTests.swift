@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Optimizers
+import Numerics
 
 /// The points the sequential optimizers (the protocol before pending points: ask, then tell of
 /// that point) handed out, recorded in Fixtures/sequential-points.csv with OPENBLAS_NUM_THREADS=1. Regenerate
@@ -62,6 +63,9 @@ enum SequentialTrace {
 }
 
 @Suite struct SequentialFixtureTests {
+    /// The fixture was recorded with one BLAS thread: GP-BO's and CMA-ES's last bits depend on it.
+    init() throws { _ = try BLAS.pinThreads([:]) }
+
     /// Writes the fixture when MERGETUNE_WRITE_OPT_FIXTURE names a path; otherwise does nothing.
     @Test func writeFixtureIfAsked() throws {
         guard let path = ProcessInfo.processInfo.environment["MERGETUNE_WRITE_OPT_FIXTURE"] else { return }
