@@ -16,8 +16,6 @@ public struct RunnerResult: Sendable, Equatable {
     public var staleTrialsRerun = 0
     /// Attempts of a dead coordinator that were still running and were waited for, not re-run.
     public var trialsReattached = 0
-    /// Runs still held by other live processes (always 0 since v3: one coordinator per study).
-    public var runsHeldElsewhere = 0
     /// Set when a signal or `study stop` ended the coordinator before the study was done.
     public var stopped: StopRequest.Kind? = nil
     public var progress = StudyProgress(runsDone: 0, runsTotal: 0, trialsDone: 0, trialsTotal: 0)
@@ -152,7 +150,7 @@ public final class Coordinator {
         ledger.close()
         result.stopped = allDone ? nil : stop.requested
         result.progress = try ledger.progress(study: study.id!)
-        reporter?.finish(progress: result.progress, heldElsewhere: 0)
+        reporter?.finish(progress: result.progress)
         return result
     }
 
@@ -262,14 +260,12 @@ public final class Coordinator {
             case .ask(let i):
                 let t = state.trials[i]
                 guard t.origin == .optimizer else { continue }
-                guard let unit = parseJSONArray(t.unit) else { throw StudyError.badRecord("trial \(t.number) of \(label(state)): unit = \(t.unit)") }
-                try state.optimizer.adopt(unit)
+                try state.optimizer.adopt(try recordedUnit(t, of: state))
             case .tell(let i):
                 let t = state.trials[i]
                 let value = t.state == .complete ? t.value : nil
                 if t.origin == .warmStart {
-                    guard let unit = parseJSONArray(t.unit) else { throw StudyError.badRecord("trial \(t.number) of \(label(state)): unit = \(t.unit)") }
-                    try state.optimizer.warmStart(unit, value)
+                    try state.optimizer.warmStart(try recordedUnit(t, of: state), value)
                 } else {
                     try state.optimizer.tell(t.number - 1 - state.warmCount, value)
                 }
@@ -278,6 +274,12 @@ public final class Coordinator {
         }
         result.trialsReplayed += state.told
         if state.told == state.record.budget { state.done = true }
+    }
+
+    /// A trial's recorded point in the unit box.
+    func recordedUnit(_ t: TrialRecord, of state: RunState) throws -> [Double] {
+        guard let unit = parseJSONArray(t.unit) else { throw StudyError.badRecord("trial \(t.number) of \(label(state)): unit = \(t.unit)") }
+        return unit
     }
 
     /// A run's warm-start trials are created when it first starts.
@@ -315,10 +317,11 @@ public final class Coordinator {
         "\(study.name)-r\(state.record.id!)-t\(number)-a\(attempt)"
     }
 
-    /// Whether the run may ask its optimizer for another trial now.
-    func canAsk(_ state: RunState) -> Bool {
-        !state.done && stop.requested == nil && state.trials.count < state.record.budget
-            && state.pending < state.record.batch && state.told >= state.warmCount && state.trials.count >= state.warmCount
+    /// Whether the run may ask its optimizer for another trial now, with `planned` asks of this
+    /// scheduling round not yet recorded.
+    func canAsk(_ state: RunState, planned: Int = 0) -> Bool {
+        !state.done && stop.requested == nil && state.trials.count + planned < state.record.budget
+            && state.pending + planned < state.record.batch && state.told >= state.warmCount && state.trials.count >= state.warmCount
     }
 
     func loop() throws {
@@ -355,12 +358,12 @@ public final class Coordinator {
     }
 
     /// Fills free slots: waiting trials first (retries, warm starts), then new asks, taking the
-    /// runs in turn. Deterministic mode asks as soon as a run may (see `tellInOrder`).
+    /// runs in turn. Deterministic mode asks right after each tell instead (`askDeterministic`).
     func schedule() throws {
         var submissions: [(RunState, Int, Int, Int)] = []  // run, trial number, slot, run index
         var free = (0..<slots).filter { !busySlots.contains($0) }
         guard !free.isEmpty, !runs.isEmpty else { return }
-        var asks: [(Int, [Double])] = []
+        var asks: [[Double]] = []
         var looked = 0
         var index = roundRobin % runs.count
         var plannedPending: [Int: Int] = [:]
@@ -372,11 +375,10 @@ public final class Coordinator {
                 submissions.append((state, number, free.removeFirst(), index))
                 took = true
             } else if !execution.deterministic {
-                let extra = plannedPending[index, default: 0]
-                if !state.done && state.trials.count + extra < state.record.budget && state.pending + extra < state.record.batch
-                    && state.told >= state.warmCount && state.trials.count >= state.warmCount {
-                    asks.append((index, try state.optimizer.ask()))
-                    plannedPending[index] = extra + 1
+                let planned = plannedPending[index, default: 0]
+                if canAsk(state, planned: planned) {
+                    asks.append(try state.optimizer.ask())
+                    plannedPending[index] = planned + 1
                     submissions.append((state, -1, free.removeFirst(), index))
                     took = true
                 }
@@ -393,8 +395,7 @@ public final class Coordinator {
             for (state, n, slot, index) in submissions {
                 var number = n
                 if number < 0 {
-                    let (_, unit) = askIterator.next()!
-                    number = try appendTrial(state, unit: unit, origin: .optimizer, writer: w)
+                    number = try appendTrial(state, unit: askIterator.next()!, origin: .optimizer, writer: w)
                     state.waiting.removeAll { $0 == number }
                 }
                 var trial = state.trials[number - 1]
@@ -437,7 +438,7 @@ public final class Coordinator {
     func attemptSpec(_ state: RunState, _ number: Int, _ attempt: AttemptRecord) throws -> AttemptSpec {
         let trial = state.trials[number - 1]
         let objective = state.objective
-        let x = objective.space.fromUnit(parseJSONArray(trial.unit) ?? [])
+        let x = objective.space.fromUnit(try recordedUnit(trial, of: state))
         let name = label(state, number, attempt.number)
         if executor.kind == "inprocess" {
             return AttemptSpec(label: name, directory: "", inProcess: { TrialWorker.evaluate(objective, x) })
@@ -533,7 +534,7 @@ public final class Coordinator {
             let t = state.trials[n - 1]
             let v = t.state == .complete ? t.value : nil
             if t.origin == .warmStart {
-                try state.optimizer.warmStart(parseJSONArray(t.unit)!, v)
+                try state.optimizer.warmStart(try recordedUnit(t, of: state), v)
             } else {
                 try state.optimizer.tell(n - 1 - state.warmCount, v)
             }

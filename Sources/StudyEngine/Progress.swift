@@ -58,12 +58,11 @@ public final class ProgressReporter: @unchecked Sendable {
         }
     }
 
-    func finish(progress: StudyProgress, heldElsewhere: Int) {
+    func finish(progress: StudyProgress) {
         lock.lock(); defer { lock.unlock() }
         runsDone = progress.runsDone; trialsDone = progress.trialsDone
         if interactive { draw(force: true); write("\n") }
-        var line = "[\(study)] \(runsDone)/\(runsTotal) runs done, \(evaluatedHere) evaluations in \(Self.duration(elapsed))"
-        if heldElsewhere > 0 { line += "; \(heldElsewhere) runs still held by another process" }
+        let line = "[\(study)] \(runsDone)/\(runsTotal) runs done, \(evaluatedHere) evaluations in \(Self.duration(elapsed))"
         write(line + "\n")
     }
 

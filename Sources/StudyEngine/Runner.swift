@@ -51,11 +51,6 @@ public enum StudyEngine {
         try launch(spec: try StudySpec.load(specURL), ledgerPath: ledgerPath, options: options)
     }
 
-    public static func launch(specURL: URL, ledgerPath: String, jobs: Int, reporter: ProgressReporter? = nil) throws -> (StudyRecord, RunnerResult) {
-        var o = LaunchOptions(jobs: jobs); o.reporter = reporter
-        return try launch(specURL: specURL, ledgerPath: ledgerPath, options: o)
-    }
-
     /// The same from a spec already read (e.g. a benchmark that keeps some optimizers only).
     public static func launch(spec: StudySpec, ledgerPath: String, jobs: Int = 1,
                               reporter: ProgressReporter? = nil) throws -> (StudyRecord, RunnerResult) {
@@ -76,11 +71,6 @@ public enum StudyEngine {
         let (study, spec) = try StudyStore.spec(of: name, in: ledger)
         let prepared = try PreparedStudy.prepare(spec)
         return (study, try run(ledger, study, prepared, spec.execution, options))
-    }
-
-    public static func resume(name: String, ledgerPath: String, jobs: Int, reporter: ProgressReporter? = nil) throws -> (StudyRecord, RunnerResult) {
-        var o = LaunchOptions(jobs: jobs); o.reporter = reporter
-        return try resume(name: name, ledgerPath: ledgerPath, options: o)
     }
 
     static func run(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, _ execution: ExecutionSpec,

@@ -77,8 +77,6 @@ func report(_ study: StudyRecord, _ result: RunnerResult, ledgerPath: String) th
     if result.studyDone {
         let metrics = try StudyMetrics(ledger: try Ledger(path: ledgerPath, readOnly: true), studyName: study.name)
         print(try StudyReport.render(metrics.summary(), format: .table), terminator: "")
-    } else if result.runsHeldElsewhere > 0 {
-        print("study \(study.name): \(result.progress.runsDone)/\(result.progress.runsTotal) runs done; \(result.runsHeldElsewhere) still running in another process")
     }
 }
 
