@@ -22,13 +22,20 @@ public enum AttemptFiles {
     /// How much of the end of stderr a failure's `detail` keeps.
     public static let stderrTailBytes = 64 * 1024
 
-    /// What the worker reports: a value (nil: none), sub-scores, or an error.
+    /// What the worker reports: a value (nil: none), sub-scores, or an error. A worker that runs
+    /// a program of its own (the command objective's evaluator) also reports why that failed
+    /// (`reason`) and how it ended (`exitCode`, `signal`: the evaluator's, not the worker's).
     public struct Result: Sendable, Equatable {
         public var value: Double?
         public var extras: [String: Double]?
         public var error: String?
-        public init(value: Double? = nil, extras: [String: Double]? = nil, error: String? = nil) {
+        public var reason: FailureReason?
+        public var exitCode: Int32?
+        public var signal: Int32?
+        public init(value: Double? = nil, extras: [String: Double]? = nil, error: String? = nil,
+                    reason: FailureReason? = nil, exitCode: Int32? = nil, signal: Int32? = nil) {
             self.value = value; self.extras = extras; self.error = error
+            self.reason = reason; self.exitCode = exitCode; self.signal = signal
         }
     }
 
@@ -112,6 +119,9 @@ public enum AttemptFiles {
             fields.append("\"extras\": {\(items.joined(separator: ", "))}")
         }
         if let error = result.error { fields.append("\"error\": \(jsonString(error))") }
+        if let reason = result.reason { fields.append("\"reason\": \(jsonString(reason.rawValue))") }
+        if let code = result.exitCode { fields.append("\"exit_code\": \(code)") }
+        if let signal = result.signal { fields.append("\"signal\": \(signal)") }
         return Data(("{" + fields.joined(separator: ", ") + "}\n").utf8)
     }
 
@@ -181,7 +191,15 @@ public enum AttemptFiles {
                 extras = [:]
                 for (k, v) in raw { if let v { extras![k] = v } }
             }
-            return Result(value: wire.value, extras: extras, error: wire.error)
+            var reason: FailureReason?
+            if let r = wire.reason {
+                guard let known = FailureReason(rawValue: r) else { throw ReadError.bad("\(path): unknown failure reason '\(r)'") }
+                reason = known
+            }
+            return Result(value: wire.value, extras: extras, error: wire.error, reason: reason,
+                          exitCode: wire.exit_code, signal: wire.signal)
+        } catch let error as ReadError {
+            throw error
         } catch {
             throw .bad("\(path): not a result object {\"value\": number|null, \"extras\": {name: number}, \"error\": string} (\(briefly(error)))")
         }
@@ -191,6 +209,9 @@ public enum AttemptFiles {
         var value: Double?
         var extras: [String: Double?]?
         var error: String?
+        var reason: String?
+        var exit_code: Int32?
+        var signal: Int32?
     }
 
     /// The last `limit` bytes of `stderr.log` (lossily decoded), nil when empty or absent.
@@ -246,6 +267,12 @@ public enum AttemptFiles {
             }
         }
         base.extras = result.extras
+        if let reason = result.reason {
+            // The worker's own program (an evaluator) failed: its exit, not the worker's.
+            base.exitCode = result.exitCode
+            base.signal = result.signal
+            return fail(reason, result.error ?? reason.rawValue)
+        }
         if let error = result.error { return fail(.objectiveError, error) }
         guard let value = result.value, value.isFinite else {
             return fail(.nonFinite, "result.json value is \(result.value.map { "\($0)" } ?? "null")")

@@ -36,6 +36,12 @@ public enum FailureReason: String, Codable, Sendable, CaseIterable {
     case interrupted
     /// The executor could not start the attempt (sbatch refused it, fork failed).
     case submitFailed = "submit_failed"
+    /// The trial's merge failed before the evaluator started (command objectives).
+    case mergeFailed = "merge_failed"
+    /// The trial's checkpoint would not fit on the disk: refused before the merge started.
+    case noSpace = "no_space"
+    /// The score was measured but a constraint on a recorded metric is violated.
+    case infeasible
 
     /// Reasons retried by default: the infrastructure's fault, not the evaluation's.
     public static let retriedByDefault: Set<FailureReason> = [.preempted, .nodeFailure, .lost, .submitFailed]

@@ -53,7 +53,7 @@ public final class Ledger: Sendable {
     public let staleAfter: TimeInterval
 
     /// The version of mergetune that writes ledgers (recorded in `meta`).
-    public static let writerVersion = "0.2.0"
+    public static let writerVersion = "0.3.0"
 
     /// Opens the ledger at `path`. Writable: creates it if needed and migrates it to the current
     /// schema. Read-only: never creates, migrates or writes (a ledger from an older version is
@@ -229,6 +229,11 @@ public final class Ledger: Sendable {
                 t.primaryKey("key", .text)
                 t.column("value", .text).notNull()
             }
+        }
+        // v4: a reference's recorded metrics (a command objective's evaluator reports several;
+        // constraints relative to a reference read them), a JSON object or NULL.
+        migrator.registerMigration("v4: references.extras") { db in
+            try db.alter(table: "references") { t in t.add(column: "extras", .text) }
         }
         return migrator
     }

@@ -207,9 +207,12 @@ public struct ReferenceRecord: Codable, Sendable, Equatable, FetchableRecord, Mu
     /// Parameter values by name as a JSON object; nil for a score without coefficients.
     public var params: String?
     public var value: Double
+    /// Metrics recorded with the value as a JSON object (v4; nil: none).
+    public var extras: String?
 
-    public init(id: Int64? = nil, objective: Int64, method: String, params: String?, value: Double) {
+    public init(id: Int64? = nil, objective: Int64, method: String, params: String?, value: Double, extras: String? = nil) {
         self.id = id; self.objective = objective; self.method = method; self.params = params; self.value = value
+        self.extras = extras
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

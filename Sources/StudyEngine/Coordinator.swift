@@ -69,6 +69,11 @@ public final class Coordinator {
     final class RunState {
         var record: RunRecord
         let objective: any Objective
+        /// The objective's spec, its retry policy and its constraints (command objectives).
+        var spec: ObjectiveSpec! = nil
+        var retries = 0
+        var retryOn: Set<FailureReason> = []
+        var constraints: [(metric: String, min: Double?, max: Double?, text: String)] = []
         let optimizer: any Optimizer
         /// The run's trials by number − 1.
         var trials: [TrialRecord] = []
@@ -192,6 +197,10 @@ public final class Coordinator {
                 fresh.insert(record.id!)
             }
             let spec = prepared.spec.objectives.first { $0.name == objective.name }!
+            state.spec = spec
+            state.retries = spec.command?.retries ?? execution.retries
+            state.retryOn = spec.command?.retryOn.map { Set($0.compactMap(FailureReason.init(rawValue:))) } ?? retryOn
+            state.constraints = try resolvedConstraints(spec, references[record.objective] ?? [])
             state.warmPoints = try warmStartPoints(spec, objective, references[record.objective] ?? [])
             state.trials = trialsByRun[record.id!] ?? []
             try replay(state)
@@ -401,7 +410,8 @@ public final class Coordinator {
                 var trial = state.trials[number - 1]
                 trial.attempts += 1
                 trial.state = .running
-                let directory = executor.kind == "inprocess" ? nil : attemptDirectory(state, number, trial.attempts).path
+                let directory = executor.kind == "inprocess" && !state.objective.needsAttemptDirectory
+                    ? nil : attemptDirectory(state, number, trial.attempts).path
                 var attempt = AttemptRecord(trial: trial.id!, number: trial.attempts, executor: executor.kind,
                                             slot: slot, directory: directory, started: Date())
                 try w.insert(&attempt)
@@ -440,16 +450,44 @@ public final class Coordinator {
         let objective = state.objective
         let x = objective.space.fromUnit(try recordedUnit(trial, of: state))
         let name = label(state, number, attempt.number)
+        let checkpoint = state.spec.command?.merge == nil ? nil
+            : TrialPaths.trialCheckpoint(state.spec, study: study.name, trialRoot: trialRoot, run: state.record.id!, trial: number)
         if executor.kind == "inprocess" {
-            return AttemptSpec(label: name, directory: "", inProcess: { TrialWorker.evaluate(objective, x) })
+            guard objective.needsAttemptDirectory, let directory = attempt.directory else {
+                return AttemptSpec(label: name, directory: "", inProcess: { TrialWorker.evaluate(objective, x) })
+            }
+            let context = AttemptContext(study: study.name, run: state.record.id!, trial: number, attempt: attempt.number,
+                                         seed: state.record.seed, directory: directory, checkpoint: checkpoint)
+            return AttemptSpec(label: name, directory: directory, inProcess: { objective.evaluateAttempt(x, context: context) })
         }
         let dir = URL(fileURLWithPath: attempt.directory!)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let spec = prepared.spec.objectives.first { $0.name == objective.name }!
-        try TrialWorker.writeTrialFile(TrialFile(objective: spec, params: x, study: study.name, run: state.record.id!, trial: number,
-                                                 attempt: attempt.number, seed: state.record.seed), to: dir)
+        try TrialWorker.writeTrialFile(TrialFile(objective: state.spec, params: x, study: study.name, run: state.record.id!, trial: number,
+                                                 attempt: attempt.number, seed: state.record.seed, checkpoint: checkpoint), to: dir)
         return AttemptSpec(label: name, directory: dir.path, command: [workerBinary, "trial", "eval", "--dir", dir.path],
                            timeout: execution.timeout)
+    }
+
+    /// A command objective's constraints with their bounds resolved against the references'
+    /// recorded metrics (measured when the study was created).
+    func resolvedConstraints(_ spec: ObjectiveSpec, _ references: [ReferenceRecord]) throws -> [(metric: String, min: Double?, max: Double?, text: String)] {
+        guard let constraints = spec.command?.constraints, !constraints.isEmpty else { return [] }
+        var metrics: [String: [String: Double]] = [:]
+        for r in references { metrics[r.method] = r.extras.map(parseParams) ?? [:] }
+        return try constraints.map { c in
+            let b = try c.resolved(metrics)
+            return (c.metric, b.min, b.max, b.text)
+        }
+    }
+
+    /// Nil when the outcome satisfies every constraint; else why not.
+    func violation(_ state: RunState, _ extras: [String: Double]?) -> String? {
+        for c in state.constraints {
+            guard let v = extras?[c.metric] else { return "the evaluator recorded no '\(c.metric)' (constraint \(c.text))" }
+            if let lo = c.min, v < lo { return "\(c.metric) = \(v) violates \(c.text)" }
+            if let hi = c.max, v > hi { return "\(c.metric) = \(v) violates \(c.text)" }
+        }
+        return nil
     }
 
     // MARK: Outcomes
@@ -481,29 +519,40 @@ public final class Coordinator {
         var failure = outcome.failure
         if let v = value, !v.isFinite { value = nil; failure = .nonFinite }
         if value == nil && failure == nil { failure = .noOutput }
+        if value != nil, let why = violation(state, outcome.extras) {
+            // Measured, but outside the constraints: a failed trial the optimizer learns
+            // nothing from; its metrics stay in the trial's extras.
+            value = nil; failure = .infeasible
+            a.detail = why
+        }
         a.state = value != nil ? .complete : .fail
         a.reason = failure?.rawValue
         if failure != .interrupted { result.trialsEvaluated += 1 }
         var final = false
+        if let extras = outcome.extras, !extras.isEmpty {
+            let names = extras.keys.sorted()
+            trial.extras = jsonObject(names: names, values: names.map { extras[$0]! })
+        }
         if let value {
             trial.state = .complete
             trial.value = value
             trial.error = nil
-            if let extras = outcome.extras, !extras.isEmpty {
-                let names = extras.keys.sorted()
-                trial.extras = jsonObject(names: names, values: names.map { extras[$0]! })
-            }
+            final = true
+        } else if failure == .infeasible {
+            trial.state = .fail
+            trial.value = nil
+            trial.error = "infeasible: \(a.detail ?? "")"
             final = true
         } else if let reason = failure {
             let retriesUsed = try retriesSpent(trial, excluding: a)
             if FailureReason.alwaysRerun.contains(reason) {
                 trial.state = .waiting
-            } else if retryOn.contains(reason) && retriesUsed < execution.retries && stop.requested == nil {
+            } else if state.retryOn.contains(reason) && retriesUsed < state.retries && stop.requested == nil {
                 trial.state = .waiting
             } else {
                 trial.state = .fail
                 trial.value = nil
-                trial.error = "\(reason.rawValue)" + (outcome.detail.map { ": \($0)" } ?? "")
+                trial.error = "\(reason.rawValue)" + (a.detail.map { ": \($0)" } ?? "")
                 final = true
             }
         }
@@ -548,6 +597,22 @@ public final class Coordinator {
             progress.runsDone += 1
             result.runsCompleted += 1
             reporter?.runFinished(label(state))
+        }
+        if final, let k = state.spec.command?.merge?.keepBest { try pruneCheckpoints(state, keep: k) }
+    }
+
+    /// `keep_best = k`: the checkpoints of the k best finished trials of the objective (over all
+    /// its runs) stay; those of every other finished trial are deleted. Trials still running or
+    /// waiting keep theirs (a retry reuses it).
+    func pruneCheckpoints(_ state: RunState, keep k: Int) throws {
+        let runIDs = Set(try ledger.runs(study: study.id!).filter { $0.objective == state.record.objective }.map { $0.id! })
+        let finished = try ledger.trials(study: study.id!).filter { runIDs.contains($0.run) && $0.state.isFinal }
+        let best = finished.filter { $0.state == .complete && $0.value != nil }
+            .sorted { ($0.value!, -$0.id!) > ($1.value!, -$1.id!) }.prefix(k)
+        let keep = Set(best.map { $0.id! })
+        for t in finished where !keep.contains(t.id!) {
+            let path = TrialPaths.trialCheckpoint(state.spec, study: study.name, trialRoot: trialRoot, run: t.run, trial: t.number)
+            if FileManager.default.fileExists(atPath: path) { try? FileManager.default.removeItem(atPath: path) }
         }
     }
 

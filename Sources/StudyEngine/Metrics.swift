@@ -126,6 +126,9 @@ public struct StudyMetrics {
             guard let e = extremes[r.objective] else { continue }
             extremes[r.objective] = (min(e.min, r.value), max(e.max, r.value))
         }
+        // A command objective without references and without a finished trial has no extremes
+        // yet (its stored sentinels are the widest finite pair, min > max): say so with NaN.
+        for (k, e) in extremes where e.min > e.max { extremes[k] = (.nan, .nan) }
         self.extremes = extremes
 
         let names = Dictionary(uniqueKeysWithValues: objectives.map { ($0.id!, $0.name) })

@@ -1,8 +1,9 @@
 import Foundation
 import Optimizers
+import Executors
 
-/// What a study evaluates. Scores are maximized. New kinds (testbed models, external commands)
-/// conform to this protocol and add a case where `ObjectiveFactory` builds objectives.
+/// What a study evaluates. Scores are maximized. Each kind (ObjectiveKinds.swift) parses its
+/// spec table and builds one of these.
 public protocol Objective: Sendable {
     var name: String { get }
     var kind: String { get }
@@ -21,10 +22,48 @@ public protocol Objective: Sendable {
     /// Simulated cost of a trial in milliseconds (`delay_ms`): slept before each *trial*, never
     /// in the launch-time extrema and sum-to-one searches.
     var trialDelayMs: Int { get }
+    /// One attempt of a trial, or of a reference measured when the study is created
+    /// (`context.reference`). The default evaluates in this process (`TrialWorker.evaluate`);
+    /// an objective that runs something of its own (the `command` kind) overrides it.
+    func evaluateAttempt(_ x: [Double], context: AttemptContext) -> AttemptOutcome
+    /// References that are measured once, through `evaluateAttempt`, when the study is created
+    /// and never again (the command kind's closed forms and parents); `builtInReferences` are
+    /// known (or cheap) without a measurement. Default: none.
+    var referencesToMeasure: [ReferenceSpec] { get }
+    /// Whether a trial needs its own attempt directory even in-process (it writes files there).
+    var needsAttemptDirectory: Bool { get }
+}
+
+/// Where and for what one attempt runs: handed to `Objective.evaluateAttempt`, and written into
+/// `trial.json` for a worker process.
+public struct AttemptContext: Codable, Sendable, Equatable {
+    public var study: String
+    public var run: Int64
+    public var trial: Int
+    public var attempt: Int
+    public var seed: Int
+    /// The attempt's own directory (absolute; fresh for every attempt); "" when none.
+    public var directory: String
+    /// Where the trial's merged checkpoint goes (command objectives with a merge table).
+    public var checkpoint: String?
+    /// Set when the attempt measures a reference (its name) instead of a searched point.
+    public var reference: String?
+
+    public init(study: String, run: Int64, trial: Int, attempt: Int, seed: Int, directory: String,
+                checkpoint: String? = nil, reference: String? = nil) {
+        self.study = study; self.run = run; self.trial = trial; self.attempt = attempt; self.seed = seed
+        self.directory = directory; self.checkpoint = checkpoint; self.reference = reference
+    }
 }
 
 extension Objective {
     public var trialDelayMs: Int { 0 }
+    public var referencesToMeasure: [ReferenceSpec] { [] }
+    public var needsAttemptDirectory: Bool { false }
+
+    public func evaluateAttempt(_ x: [Double], context: AttemptContext) -> AttemptOutcome {
+        TrialWorker.evaluate(self, x)
+    }
 
     public func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?) {
         (try evaluate(x), nil)
@@ -106,34 +145,6 @@ func denseExtrema(space: SearchSpace, levels: Int? = nil, _ f: ([Double]) -> Dou
         step /= 2
     }
     return (lo, hi)
-}
-
-/// Builds the runtime objective of a spec. `file` is named in errors.
-public enum ObjectiveFactory {
-    public static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
-        switch spec.kind {
-        case "analytic":
-            let function = TestFunction.named(spec.function ?? "")!
-            var space = function.space
-            if let bounds = spec.bounds {
-                let names = function.space.names
-                guard Set(bounds.map(\.name)) == Set(names) else {
-                    throw SpecError(file: file, key: "\(key).bounds", "function '\(function.name)' has parameters \(names.joined(separator: ", ")); bounds name \(bounds.map(\.name).sorted().joined(separator: ", "))")
-                }
-                space = try SearchSpace(names.map { n in
-                    let b = bounds.first { $0.name == n }!
-                    return Parameter(name: n, lower: b.lower, upper: b.upper)
-                })
-            }
-            return AnalyticObjective(name: spec.name, function: function, space: space, delayMs: spec.delayMs)
-        case "surrogate":
-            return try SurrogateSupport.makeObjective(spec, file: file, key: key)
-        case "testbed":
-            return try TestbedSupport.makeObjective(spec, file: file, key: key)
-        default:
-            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(spec.kind)'")
-        }
-    }
 }
 
 /// FNV-1a 64 of a file's bytes, as hex: detects a landscape edited after a study started.

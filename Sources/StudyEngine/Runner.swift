@@ -61,8 +61,15 @@ public enum StudyEngine {
     public static func launch(spec: StudySpec, ledgerPath: String, options: LaunchOptions) throws -> (StudyRecord, RunnerResult) {
         let prepared = try PreparedStudy.prepare(spec)
         let ledger = try Ledger(path: ledgerPath)
-        let study = try StudyStore.open(prepared, in: ledger)
-        return (study, try run(ledger, study, prepared, spec.execution, options))
+        let resolved = options.resolve(spec.execution)
+        let executor = try ExecutorFactory.make(resolved, supervisor: options.workerBinary)
+        // References measured at creation run on the study's executor, as many at once as it has slots.
+        let trialRoot = options.trialRoot ?? Coordinator.defaultTrialRoot(ledgerPath: ledger.path)
+        let measurer = ExecutorReferenceMeasurer(executor: executor, workerBinary: options.workerBinary ?? Coordinator.currentExecutable(),
+                                                 timeout: resolved.timeout,
+                                                 log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
+        let study = try StudyStore.open(prepared, in: ledger, measurer: measurer, trialRoot: trialRoot)
+        return (study, try run(ledger, study, prepared, resolved, options, executor: executor))
     }
 
     /// `study resume NAME`: continues a study from the spec stored in the ledger.
@@ -70,13 +77,13 @@ public enum StudyEngine {
         let ledger = try Ledger(path: ledgerPath)
         let (study, spec) = try StudyStore.spec(of: name, in: ledger)
         let prepared = try PreparedStudy.prepare(spec)
-        return (study, try run(ledger, study, prepared, spec.execution, options))
+        let resolved = options.resolve(spec.execution)
+        return (study, try run(ledger, study, prepared, resolved, options,
+                               executor: try ExecutorFactory.make(resolved, supervisor: options.workerBinary)))
     }
 
-    static func run(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, _ execution: ExecutionSpec,
-                    _ options: LaunchOptions) throws -> RunnerResult {
-        let resolved = options.resolve(execution)
-        let executor = try ExecutorFactory.make(resolved, supervisor: options.workerBinary)
+    static func run(_ ledger: Ledger, _ study: StudyRecord, _ prepared: PreparedStudy, _ resolved: ExecutionSpec,
+                    _ options: LaunchOptions, executor: any TrialExecutor) throws -> RunnerResult {
         let coordinator = Coordinator(ledger: ledger, study: study, prepared: prepared, executor: executor, execution: resolved,
                                       reporter: options.reporter, stop: options.stop, trialRoot: options.trialRoot,
                                       workerBinary: options.workerBinary)

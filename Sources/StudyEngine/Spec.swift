@@ -78,6 +78,8 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     /// Reference names whose points every run evaluates first, before its optimizer's first
     /// ask (warm starts; they count toward the budget). Empty: none.
     public var warmStart: [String] = []
+    /// command: the evaluator, its score, and the merge each trial writes first.
+    public var command: CommandSpec?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -91,7 +93,7 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
 extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
         case name, kind, landscape, landscapeChecksum, kernel, function, bounds, delayMs, references, sumToOne,
-             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart
+             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command
     }
 
     // Specs stored by earlier versions lack the newer keys.
@@ -117,6 +119,7 @@ extension ObjectiveSpec {
         directory = try c.decodeIfPresent(String.self, forKey: .directory)
         mergeSeed = try c.decodeIfPresent(Int.self, forKey: .mergeSeed)
         warmStart = try c.decodeIfPresent([String].self, forKey: .warmStart) ?? []
+        command = try c.decodeIfPresent(CommandSpec.self, forKey: .command)
     }
 }
 
@@ -402,49 +405,19 @@ extension StudySpec {
         throw SpecError(file: file, key: key, "unsupported value")
     }
 
+    /// The keys every objective kind takes; each kind adds its own (`ObjectiveKind.keys`).
+    static let commonObjectiveKeys = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band",
+                                      "seeds", "warm_start"]
+
     static func parseObjective(_ table: TOMLTable, file: String, key: String, baseDirectory: URL) throws -> ObjectiveSpec {
         let t = TableReader(table: table, file: file, path: key)
-        let kind = try t.requiredString("kind")
-        let common = ["name", "kind", "bounds", "delay_ms", "references", "sum_to_one", "sum_to_one_band", "seeds", "warm_start"]
-        var o = ObjectiveSpec(name: "", kind: kind)
-        switch kind {
-        case "surrogate":
-            try t.allowOnly(common + ["landscape", "kernel"])
-            let path = try t.requiredString("landscape")
-            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
-            o.landscape = url.standardizedFileURL.path
-            o.kernel = try t.optionalString("kernel") ?? "thin_plate_spline"
-            guard SurrogateSupport.kernels.contains(o.kernel!) else {
-                throw SpecError(file: file, key: "\(key).kernel", "unknown kernel '\(o.kernel!)' (known: \(SurrogateSupport.kernels.joined(separator: ", ")))")
-            }
-            o.name = try t.optionalString("name") ?? url.deletingPathExtension().lastPathComponent
-        case "analytic":
-            try t.allowOnly(common + ["function"])
-            let function = try t.requiredString("function")
-            guard TestFunction.named(function) != nil else {
-                throw SpecError(file: file, key: "\(key).function", "unknown function '\(function)' (known: \(TestFunction.all.map(\.name).joined(separator: ", ")))")
-            }
-            o.function = function
-            o.name = try t.optionalString("name") ?? function
-        case "testbed":
-            try t.allowOnly(common + ["scenario", "method", "split", "metric", "objective", "directory", "seed"])
-            o.scenario = try t.requiredString("scenario")
-            o.method = try t.optionalString("method") ?? "task_arithmetic"
-            o.split = try t.optionalString("split") ?? "validation"
-            o.metric = try t.optionalString("metric") ?? "mean_logprob"
-            o.objective = try t.optionalString("objective") ?? "target"
-            o.directory = try TestbedSupport.resolveDirectory(try t.optionalString("directory"), baseDirectory: baseDirectory, file: file, key: key)
-            if let s = table["seed"] {
-                guard let n = s.int, n >= 0 else { throw SpecError(file: file, key: "\(key).seed", "expected a non-negative integer (DARE's mask seed)") }
-                o.mergeSeed = n
-            }
-            if table["sum_to_one"] != nil {
-                throw SpecError(file: file, key: "\(key).sum_to_one", "not for a live testbed objective (the analysis is a dense grid of ~4,700 evaluations); analyse the measured landscape's surrogate instead")
-            }
-            o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.objective == "target" ? "" : "-\(o.objective!)")
-        default:
-            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(kind)' (known: surrogate, analytic, testbed)")
+        let kindName = try t.requiredString("kind")
+        guard let kind = ObjectiveRegistry.kind(named: kindName) else {
+            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(kindName)' (known: \(ObjectiveRegistry.names.joined(separator: ", ")))")
         }
+        try t.allowOnly(commonObjectiveKeys + kind.keys)
+        var o = ObjectiveSpec(name: "", kind: kindName)
+        try kind.parse(t, into: &o, baseDirectory: baseDirectory)
         if let value = table["seeds"] {
             if let n = value.int {
                 guard n >= 1 else { throw SpecError(file: file, key: "\(key).seeds", "needs at least one seed (got \(n))") }

@@ -10,9 +10,16 @@ public enum StudyError: Error, CustomStringConvertible {
     case ledgerGap(run: String, expected: Int, found: Int)
     case objectiveMissing(study: String, objective: String)
     case badRecord(String)
+    /// A reference measured at creation failed (the study is not created; a relaunch reuses the
+    /// references that were measured).
+    case referenceFailed(objective: String, reference: String, detail: String)
+    case constraint(String)
 
     public var description: String {
         switch self {
+        case .referenceFailed(let o, let r, let d):
+            return "objective '\(o)': measuring the reference '\(r)' failed, so the study was not created (a relaunch reuses the references already measured): \(d)"
+        case .constraint(let what): return what
         case .specMismatch(let s, let path):
             return "study '\(s)' already exists in \(path) with a different spec; rename the study or use another --ledger"
         case .replayMismatch(let run, let n, let rec, let asked):
@@ -216,30 +223,76 @@ public enum StudyStore {
     /// The study's record in the ledger, created (objectives with their extremes, reference
     /// points, sum-to-one analyses, and every run as pending) if it does not exist yet. An
     /// existing study must have been launched with the same spec.
-    public static func open(_ prepared: PreparedStudy, in ledger: Ledger) throws -> StudyRecord {
+    public static func open(_ prepared: PreparedStudy, in ledger: Ledger, measurer: (any ReferenceMeasuring)? = nil,
+                            trialRoot: URL? = nil) throws -> StudyRecord {
         let spec = prepared.spec
         if let existing = try ledger.study(named: spec.name) {
             try checkSame(existing, spec, ledger)
             return existing
         }
-        var items: [Ledger.NewObjective] = []
+        let root = trialRoot ?? Coordinator.defaultTrialRoot(ledgerPath: ledger.path)
+        // The references of every objective: given scores, cheap evaluations, and jobs measured
+        // through the objective's own attempts (all objectives' at once).
+        var references = [[ReferenceRecord]](repeating: [], count: prepared.objectives.count)
+        var jobs: [(objective: Int, slot: Int, job: ReferenceJob)] = []
         for (i, objective) in prepared.objectives.enumerated() {
             let o = spec.objectives[i]
             let names = objective.space.names
-            let (fMin, fMax) = try objective.extrema()
+            var seen = Set<String>()
+            for r in o.references + objective.builtInReferences + objective.referencesToMeasure where seen.insert(r.name).inserted {
+                let x = r.params.map { p in names.map { p[$0] ?? .nan } }
+                let params = x.map { jsonObject(names: names, values: $0) }
+                if let score = r.score {
+                    references[i].append(ReferenceRecord(objective: 0, method: r.name, params: params, value: score))
+                } else if objective.needsAttemptDirectory {
+                    let isPoint = o.references.contains { $0.name == r.name }
+                    let context = AttemptContext(
+                        study: spec.name, run: 0, trial: 0, attempt: 0, seed: 0,
+                        directory: TrialPaths.referenceDirectory(o, study: spec.name, trialRoot: root, reference: r.name).path,
+                        checkpoint: TrialPaths.referenceCheckpoint(o, study: spec.name, trialRoot: root, reference: r.name),
+                        reference: isPoint ? nil : r.name)
+                    jobs.append((i, references[i].count, ReferenceJob(objective: objective, spec: o, reference: r, x: x ?? [], context: context)))
+                    references[i].append(ReferenceRecord(objective: 0, method: r.name, params: params, value: .nan))
+                } else {
+                    references[i].append(ReferenceRecord(objective: 0, method: r.name, params: params, value: try objective.evaluate(x!)))
+                }
+            }
+        }
+        if !jobs.isEmpty {
+            let m = measurer ?? InProcessReferenceMeasurer()
+            let outcomes = try m.measure(jobs.map(\.job))
+            for (k, (i, slot, job)) in jobs.enumerated() {
+                let outcome = outcomes[k]
+                guard let v = outcome.value, v.isFinite else {
+                    let reason = outcome.failure?.rawValue ?? "no value"
+                    throw StudyError.referenceFailed(objective: job.spec.name, reference: job.reference.name,
+                                                     detail: "\(reason): \(outcome.detail ?? "") (files: \(job.context.directory))")
+                }
+                references[i][slot].value = v
+                if let extras = outcome.extras, !extras.isEmpty {
+                    let keys = extras.keys.sorted()
+                    references[i][slot].extras = jsonObject(names: keys, values: keys.map { extras[$0]! })
+                }
+            }
+        }
+        var items: [Ledger.NewObjective] = []
+        for (i, objective) in prepared.objectives.enumerated() {
+            let o = spec.objectives[i]
+            var (fMin, fMax): (Double, Double)
+            if objective.needsAttemptDirectory {
+                // A live command objective: the references' extremes (the metrics widen them by
+                // every trial); without references, the trials' alone (the widest finite sentinels).
+                let values = references[i].map(\.value)
+                (fMin, fMax) = (values.min() ?? .greatestFiniteMagnitude, values.max() ?? -.greatestFiniteMagnitude)
+            } else {
+                (fMin, fMax) = try objective.extrema()
+            }
             // Regret divides by f_max − f_min: an infinite extreme (a box of ±1e300) makes every
             // regret meaningless, so refuse it here rather than write NaN into summaries.
             guard fMin.isFinite, fMax.isFinite else {
                 let box = objective.space.parameters.map { "\($0.name) ∈ [\($0.lower), \($0.upper)]" }.joined(separator: ", ")
                 throw SpecError(file: spec.source, key: "objectives[\(i)]",
                                 "objective '\(o.name)' has non-finite extremes over its box (min \(fMin), max \(fMax); \(box)); narrow its bounds")
-            }
-            var references: [ReferenceRecord] = []
-            for r in o.references + objective.builtInReferences where !references.contains(where: { $0.method == r.name }) {
-                let x = r.params.map { p in names.map { p[$0] ?? .nan } }
-                let value = try r.score ?? objective.evaluate(x!)
-                references.append(ReferenceRecord(objective: 0, method: r.name,
-                                                  params: x.map { jsonObject(names: names, values: $0) }, value: value))
             }
             var analysis: String?
             if let w = o.sumToOne, let a = SumToOneAnalysis.analyze(objective, weights: w, band: o.sumToOneBand, fMin: fMin, fMax: fMax) {
@@ -260,7 +313,7 @@ public enum StudyStore {
             items.append(Ledger.NewObjective(
                 objective: ObjectiveRecord(study: 0, name: o.name, kind: objective.kind, definition: definition,
                                            fMin: fMin, fMax: fMax, analysis: analysis),
-                references: references, runs: runs))
+                references: references[i], runs: runs))
         }
         let record = StudyRecord(name: spec.name, spec: try spec.canonicalJSON(), created: Date())
         let (study, created) = try ledger.createStudy(record, objectives: items)

@@ -6,13 +6,21 @@ import Numerics
 /// (surrogate, analytic, testbed): `trial.json` in the attempt directory.
 public struct TrialFile: Codable, Sendable, Equatable {
     public var objective: ObjectiveSpec
-    /// Parameter values, in the objective's parameter order.
+    /// Parameter values, in the objective's parameter order (empty for a reference without a point).
     public var params: [Double]
     public var study: String
     public var run: Int64
     public var trial: Int
     public var attempt: Int
     public var seed: Int
+    /// Command objectives: the trial's checkpoint directory, and the reference measured.
+    public var checkpoint: String? = nil
+    public var reference: String? = nil
+
+    public var context: AttemptContext {
+        AttemptContext(study: study, run: run, trial: trial, attempt: attempt, seed: seed, directory: "",
+                       checkpoint: checkpoint, reference: reference)
+    }
 }
 
 /// The worker side of the attempt-file protocol for built-in objectives (`mergetune trial eval
@@ -51,17 +59,28 @@ public enum TrialWorker {
         let data = try Data(contentsOf: directory.appendingPathComponent(trialFileName))
         let file = try JSONDecoder().decode(TrialFile.self, from: data)
         let objective = try ObjectiveFactory.make(file.objective, file: directory.appendingPathComponent(trialFileName).path, key: "objective")
-        let outcome = evaluate(objective, file.params)
+        var context = file.context
+        context.directory = directory.standardizedFileURL.path
+        let outcome = objective.evaluateAttempt(file.params, context: context)
         try writeResult(outcome, to: directory)
     }
 
     /// result.json through the attempt-file protocol (doubles read back bit for bit).
     public static func writeResult(_ outcome: AttemptOutcome, to directory: URL) throws {
-        // A non-finite score is written as null without an error (the reader's non_finite);
-        // an objective's error as its text (objective_error).
-        let error = outcome.value == nil && outcome.failure != .nonFinite ? (outcome.detail ?? "failed") : nil
-        try AttemptFiles.writeResult(AttemptFiles.Result(value: outcome.value, extras: outcome.extras, error: error),
-                                     directory: directory.path)
+        var result = AttemptFiles.Result(value: outcome.value, extras: outcome.extras)
+        switch outcome.failure {
+        case nil:
+            break
+        case .objectiveError?:
+            result.error = outcome.detail ?? "failed"
+        case let reason?:
+            // What the objective ran (an evaluator) failed: its reason and how it ended.
+            result.reason = reason
+            result.error = outcome.detail ?? reason.rawValue
+            result.exitCode = outcome.exitCode
+            result.signal = outcome.signal
+        }
+        try AttemptFiles.writeResult(result, directory: directory.path)
     }
 
     static func atomicWrite(_ data: Data, to url: URL) throws {

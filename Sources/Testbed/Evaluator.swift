@@ -97,7 +97,15 @@ public final class TestbedEvaluator {
 
     /// Scores the VLM with a given language model (e.g. the unmerged VLM: `family.vlm`).
     public func evaluate(decoder: DecoderWeights) throws -> TestbedScore {
-        let model = try family.vlmModel(decoder: decoder)
+        try evaluate(model: try family.vlmModel(decoder: decoder))
+    }
+
+    /// Scores a merged VLM written to disk (its language model and vision tower).
+    public func evaluate(checkpoint path: String) throws -> TestbedScore {
+        try evaluate(model: try family.vlmModel(checkpoint: path))
+    }
+
+    func evaluate(model: DecoderModel) throws -> TestbedScore {
         let t = try model.score(target), p = try model.score(perception), k = try model.score(skill)
         let seed = bootstrapSeed
         let ti = Bootstrap.interval([t.values(metric)], seed: seed)

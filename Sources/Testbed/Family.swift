@@ -106,16 +106,7 @@ public final class TestbedFamily: Sendable {
         self.experts = experts
         self.pairings = pairings
 
-        func t(_ name: String) throws -> [Float] {
-            do { return try vlmCk.tensor(name).floats() } catch { throw TestbedError("\(vlmCk.path): \(error)") }
-        }
-        let fc1 = try vlmCk.tensor("vision_tower.fc1.weight")
-        guard fc1.shape.count == 2 else { throw TestbedError("\(vlmCk.path): vision_tower.fc1.weight is not a matrix") }
-        vision = VisionWeights(fc1W: try t("vision_tower.fc1.weight"), fc1B: try t("vision_tower.fc1.bias"),
-                               fc2W: try t("vision_tower.fc2.weight"), fc2B: try t("vision_tower.fc2.bias"),
-                               p1W: try t("multi_modal_projector.linear_1.weight"), p1B: try t("multi_modal_projector.linear_1.bias"),
-                               p2W: try t("multi_modal_projector.linear_2.weight"), p2B: try t("multi_modal_projector.linear_2.bias"),
-                               patch: fc1.shape[1], visionHidden: fc1.shape[0])
+        vision = try VisionWeights(checkpoint: vlmCk)
     }
 
     /// One of the four parents as a model (the VLM with its vision tower).
@@ -131,9 +122,32 @@ public final class TestbedFamily: Sendable {
         }
     }
 
-    /// The VLM with a given language model (the vision tower and projector are the VLM's).
-    public func vlmModel(decoder: DecoderWeights) throws -> DecoderModel {
-        try DecoderModel(config: vlmConfig, weights: decoder, vision: vision, imageToken: imageToken)
+    /// The VLM with a given language model (the vision tower and projector are the VLM's, or
+    /// `vision`'s: those of a checkpoint read from disk).
+    public func vlmModel(decoder: DecoderWeights, vision: VisionWeights? = nil) throws -> DecoderModel {
+        try DecoderModel(config: vlmConfig, weights: decoder, vision: vision ?? self.vision, imageToken: imageToken)
+    }
+
+    /// A merged VLM written to disk (`mergetune merge` of the family's files): its language model
+    /// and its vision tower, checked against the VLM's tensor names and sizes.
+    public func vlmModel(checkpoint path: String) throws -> DecoderModel {
+        let ck: Checkpoint
+        do { ck = try Checkpoint(path: path) } catch { throw TestbedError("\(path): \(error)") }
+        var decoder: DecoderWeights = [:]
+        for name in ck.names {
+            guard case let .language(c)? = NameLayout.canonical(name) else { continue }
+            do { decoder[c] = try ck.tensor(name).floats() } catch { throw TestbedError("\(path): \(error)") }
+        }
+        for (name, weights) in vlm.sorted(by: { $0.key < $1.key }) {
+            guard let got = decoder[name] else { throw TestbedError("\(path): tensor '\(name)' of the VLM's language model is missing") }
+            guard got.count == weights.count else {
+                throw TestbedError("\(path): tensor '\(name)' has \(got.count) elements, the VLM's has \(weights.count)")
+            }
+        }
+        if let extra = decoder.keys.sorted().first(where: { vlm[$0] == nil }) {
+            throw TestbedError("\(path): tensor '\(extra)' is not in the VLM's language model")
+        }
+        return try vlmModel(decoder: decoder, vision: try VisionWeights(checkpoint: ck))
     }
 
     /// The merged VLM's language model, in memory: each paired tensor through Fusion's

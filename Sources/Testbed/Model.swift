@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import SafeTensors
 
 /// The decoder's hyperparameters (the `text_config` of the checkpoints).
 public struct TextConfig: Sendable, Equatable {
@@ -56,6 +57,28 @@ public struct VisionWeights: Sendable {
     var fc1W: [Float], fc1B: [Float], fc2W: [Float], fc2B: [Float]
     var p1W: [Float], p1B: [Float], p2W: [Float], p2B: [Float]
     let patch: Int, visionHidden: Int
+
+    init(fc1W: [Float], fc1B: [Float], fc2W: [Float], fc2B: [Float], p1W: [Float], p1B: [Float], p2W: [Float], p2B: [Float],
+         patch: Int, visionHidden: Int) {
+        self.fc1W = fc1W; self.fc1B = fc1B; self.fc2W = fc2W; self.fc2B = fc2B
+        self.p1W = p1W; self.p1B = p1B; self.p2W = p2W; self.p2B = p2B
+        self.patch = patch; self.visionHidden = visionHidden
+    }
+
+    /// The tower and projector of a VLM checkpoint (the VLM's own, or a merge of it, which copies them).
+    init(checkpoint ck: Checkpoint) throws {
+        func t(_ name: String) throws -> [Float] {
+            do { return try ck.tensor(name).floats() } catch { throw TestbedError("\(ck.path): \(error)") }
+        }
+        let fc1: TensorRef
+        do { fc1 = try ck.tensor("vision_tower.fc1.weight") } catch { throw TestbedError("\(ck.path): \(error)") }
+        guard fc1.shape.count == 2 else { throw TestbedError("\(ck.path): vision_tower.fc1.weight is not a matrix") }
+        self.init(fc1W: try t("vision_tower.fc1.weight"), fc1B: try t("vision_tower.fc1.bias"),
+                  fc2W: try t("vision_tower.fc2.weight"), fc2B: try t("vision_tower.fc2.bias"),
+                  p1W: try t("multi_modal_projector.linear_1.weight"), p1B: try t("multi_modal_projector.linear_1.bias"),
+                  p2W: try t("multi_modal_projector.linear_2.weight"), p2B: try t("multi_modal_projector.linear_2.bias"),
+                  patch: fc1.shape[1], visionHidden: fc1.shape[0])
+    }
 }
 
 /// The forward pass of family.py's `CausalLM` (and `VLM` with vision weights), in Float32 through sgemm.

@@ -65,10 +65,26 @@ struct TestbedEval: ParsableCommand {
     var density: Double { densityArgument.value }
     @Option(help: "Seed of DARE's mask.") var seed: UInt64 = 0
     @OptionGroup var closed: ClosedFormOptions
+    @Option(help: ArgumentHelp("Score a merged VLM written to disk (e.g. by `mergetune merge` of the family's files) instead of merging in memory; the last line is a JSON object with `score` and the sub-scores.", valueName: "DIR"))
+    var checkpoint: String?
 
     func run() throws {
         let evaluator = try TestbedEvaluator(directory: try options.directory(), scenario: scenario, split: options.split,
                                              metric: options.metric, objective: options.objective, bootstrapSeed: options.bootstrapSeed)
+        if let checkpoint {
+            let start = Date()
+            let s = try evaluator.evaluate(checkpoint: checkpoint)
+            print("\(scenario.rawValue) scenario, checkpoint \(checkpoint), \(options.split.rawValue) split, objective \(options.objective.rawValue) (\(options.metric.rawValue))")
+            print(formatScore(s, scenario))
+            print(String(format: "(%.3f s)", Date().timeIntervalSince(start)))
+            // The last line, for a study's `score = "stdout"`: the same names as the testbed objective's extras.
+            let line: [String: Double] = ["score": s.value, "target": s.target, "perception": s.perception, "skill": s.skill,
+                                          "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(line), as: UTF8.self))
+            return
+        }
         let spec = MergeSpec(method: method, vlWeight: vlWeight, expWeight: expWeight, density: density, seed: seed,
                              prior: try closed.prior(), schedule: closed.schedule, granularity: closed.granularity)
         let start = Date()

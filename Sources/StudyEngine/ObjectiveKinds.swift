@@ -1,0 +1,112 @@
+import Foundation
+import Optimizers
+
+/// One kind of objective, the study core's extension point for what is evaluated: the keys
+/// of its spec table, how that table becomes an `ObjectiveSpec`, and how a stored spec becomes
+/// the runtime objective. Adding a kind is one type here plus its entry in
+/// `ObjectiveRegistry.kinds` (docs/architecture.md, "The study core").
+protocol ObjectiveKind {
+    static var kind: String { get }
+    /// The kind's own keys of an `[[objectives]]` table, beyond `Spec.commonObjectiveKeys`.
+    static var keys: [String] { get }
+    /// Reads the kind's keys (and the name, whose default is the kind's) into `o`.
+    static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws
+    static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective
+}
+
+/// The objective kinds a study knows, in the order their names are listed in errors.
+enum ObjectiveRegistry {
+    static let kinds: [any ObjectiveKind.Type] = [SurrogateKind.self, AnalyticKind.self, TestbedKind.self, CommandKind.self]
+    static var names: [String] { kinds.map { $0.kind } }
+    static func kind(named name: String) -> (any ObjectiveKind.Type)? { kinds.first { $0.kind == name } }
+}
+
+/// Builds the runtime objective of a stored spec. `file` is named in errors.
+public enum ObjectiveFactory {
+    public static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
+        guard let kind = ObjectiveRegistry.kind(named: spec.kind) else {
+            throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(spec.kind)' (known: \(ObjectiveRegistry.names.joined(separator: ", ")))")
+        }
+        return try kind.make(spec, file: file, key: key)
+    }
+}
+
+/// The RBF interpolant of a measured landscape (`landscape = "file.csv"`).
+enum SurrogateKind: ObjectiveKind {
+    static let kind = "surrogate"
+    static let keys = ["landscape", "kernel"]
+
+    static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
+        let path = try t.requiredString("landscape")
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
+        o.landscape = url.standardizedFileURL.path
+        o.kernel = try t.optionalString("kernel") ?? "thin_plate_spline"
+        guard SurrogateSupport.kernels.contains(o.kernel!) else {
+            throw SpecError(file: t.file, key: t.key("kernel"), "unknown kernel '\(o.kernel!)' (known: \(SurrogateSupport.kernels.joined(separator: ", ")))")
+        }
+        o.name = try t.optionalString("name") ?? url.deletingPathExtension().lastPathComponent
+    }
+
+    static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
+        try SurrogateSupport.makeObjective(spec, file: file, key: key)
+    }
+}
+
+/// An analytic test function (`function = "branin"`).
+enum AnalyticKind: ObjectiveKind {
+    static let kind = "analytic"
+    static let keys = ["function"]
+
+    static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
+        let function = try t.requiredString("function")
+        guard TestFunction.named(function) != nil else {
+            throw SpecError(file: t.file, key: t.key("function"), "unknown function '\(function)' (known: \(TestFunction.all.map(\.name).joined(separator: ", ")))")
+        }
+        o.function = function
+        o.name = try t.optionalString("name") ?? function
+    }
+
+    static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
+        let function = TestFunction.named(spec.function ?? "")!
+        var space = function.space
+        if let bounds = spec.bounds {
+            let names = function.space.names
+            guard Set(bounds.map(\.name)) == Set(names) else {
+                throw SpecError(file: file, key: "\(key).bounds", "function '\(function.name)' has parameters \(names.joined(separator: ", ")); bounds name \(bounds.map(\.name).sorted().joined(separator: ", "))")
+            }
+            space = try SearchSpace(names.map { n in
+                let b = bounds.first { $0.name == n }!
+                return Parameter(name: n, lower: b.lower, upper: b.upper)
+            })
+        }
+        return AnalyticObjective(name: spec.name, function: function, space: space, delayMs: spec.delayMs)
+    }
+}
+
+/// The shipped testbed family merged in memory per trial (`scenario = "language"`).
+enum TestbedKind: ObjectiveKind {
+    static let kind = "testbed"
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed"]
+
+    static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
+        o.scenario = try t.requiredString("scenario")
+        o.method = try t.optionalString("method") ?? "task_arithmetic"
+        o.split = try t.optionalString("split") ?? "validation"
+        o.metric = try t.optionalString("metric") ?? "mean_logprob"
+        o.objective = try t.optionalString("objective") ?? "target"
+        o.directory = try TestbedSupport.resolveDirectory(try t.optionalString("directory"), baseDirectory: baseDirectory,
+                                                          file: t.file, key: t.path)
+        if let s = t.table["seed"] {
+            guard let n = s.int, n >= 0 else { throw SpecError(file: t.file, key: t.key("seed"), "expected a non-negative integer (DARE's mask seed)") }
+            o.mergeSeed = n
+        }
+        if t.table["sum_to_one"] != nil {
+            throw SpecError(file: t.file, key: t.key("sum_to_one"), "not for a live testbed objective (the analysis is a dense grid of ~4,700 evaluations); analyse the measured landscape's surrogate instead")
+        }
+        o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.objective == "target" ? "" : "-\(o.objective!)")
+    }
+
+    static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
+        try TestbedSupport.makeObjective(spec, file: file, key: key)
+    }
+}
