@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Where trials run: in-process, local slots (GPUs), Slurm; the attempt-file protocol.
         .target(name: "Executors"),
+        // A user's evaluator command: run it safely, read its score (stdout, JSON, lm-eval, lmms-eval).
+        .target(name: "Evaluation", dependencies: ["Executors", "Numerics"]),
         .target(name: "StudyEngine", dependencies: [
             "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed", "Executors",
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -57,6 +59,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
         // The local executor's tests run the built mergetune binary's `trial supervise`.
         .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
+        // Fixture evaluators (bash scripts), one per failure reason and harness layout.
+        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Executors"], resources: [.copy("Fixtures")]),
         // The Slurm executor; its cluster tests need scripts/slurm-up.sh and the built supervisor.
         .testTarget(name: "SlurmTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
     ]

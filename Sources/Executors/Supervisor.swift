@@ -69,68 +69,46 @@ public struct Supervisor: Sendable {
         }
 
         let started = Posix.now()
-        let begin = Posix.monotonic()
         let host = Posix.hostName
         let dir = directory as NSString
-        let pid: pid_t
+        let group: ProcessGroup
         do {
             var env = environment
             env[Supervisor.directoryVariable] = directory
             env[Supervisor.resultVariable] = dir.appendingPathComponent(AttemptFiles.resultFile)
-            pid = try Posix.spawn(command, environment: Posix.environment(adding: env), options: .init(
-                newProcessGroup: true,
-                stdoutPath: dir.appendingPathComponent(AttemptFiles.stdoutFile),
-                stderrPath: dir.appendingPathComponent(AttemptFiles.stderrFile)))
+            group = try ProcessGroup(command, environment: Posix.environment(adding: env),
+                                     stdoutPath: dir.appendingPathComponent(AttemptFiles.stdoutFile),
+                                     stderrPath: dir.appendingPathComponent(AttemptFiles.stderrFile))
         } catch {
             let exit = AttemptFiles.Exit(exitCode: 127, started: started, finished: Posix.now(), host: host,
                                          error: "\(error)")
             try AttemptFiles.writeExit(exit, directory: directory)
             return exit
         }
+        let pid = group.pid
         // The group id is the worker's pid; recorded so an executor can still kill the group
         // should this supervisor be killed with SIGKILL.
         try? AttemptFiles.writeAtomically(Data((Posix.token(pid: pid, ticks: Posix.startTicks(pid)) + "\n").utf8),
                                           to: dir.appendingPathComponent(AttemptFiles.workerFile))
 
-        var timedOut = false, cancelled = false
-        var killAt: Double?  // monotonic time of the SIGKILL once SIGTERM went out
-        func stop() {
-            guard killAt == nil else { return }
-            kill(-pid, SIGTERM)
-            killAt = Posix.monotonic() + grace
-        }
-        var status: Int32 = 0
-        while true {
-            // Exited? Look without reaping: while the worker is an unreaped zombie its pid, and so
-            // the group id, cannot be reused, so the group kill below cannot hit a stranger.
-            var info = siginfo_t()
-            if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid { break }
-            let now = Posix.monotonic()
-            if let timeout, !timedOut, !cancelled, now - begin >= timeout { timedOut = true; stop() }
-            if let killAt, now >= killAt { kill(-pid, SIGKILL) }
-            var wakeAt = now + 1.0  // also a fallback should a SIGCHLD be missed
-            if let timeout, !timedOut, !cancelled { wakeAt = min(wakeAt, begin + timeout) }
-            if let killAt, now < killAt { wakeAt = min(wakeAt, killAt) }
-            var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-            _ = poll(&pfd, 1, Int32(max(1, min(1000, ((wakeAt - now) * 1000).rounded(.up)))))
+        // Our own SIGTERM/SIGINT/SIGHUP (through the self-pipe) stop the worker as a
+        // cancellation, unless its timeout came first.
+        var cancelled = false
+        let ending = group.wait(timeout: timeout, grace: grace, wakeFD: fds[0]) { timedOut in
+            var stop = false
             var buffer = [UInt8](repeating: 0, count: 64)
             while true {
                 let n = read(fds[0], &buffer, buffer.count)
                 if n <= 0 { break }
                 for sig in buffer[0..<n] where Int32(sig) == SIGTERM || Int32(sig) == SIGINT || Int32(sig) == SIGHUP {
                     if !timedOut { cancelled = true }
-                    stop()
+                    stop = true
                 }
             }
+            return stop
         }
-        // Whatever the worker left behind in its group goes with it.
-        kill(-pid, SIGKILL)
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let finished = Posix.now()
-        var exit = AttemptFiles.Exit(timedOut: timedOut, cancelled: cancelled, started: started, finished: finished,
-                                     host: host, pid: pid)
-        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros are not imported).
-        if status & 0x7f == 0 { exit.exitCode = (status >> 8) & 0xff } else { exit.signal = status & 0x7f }
+        let exit = AttemptFiles.Exit(exitCode: ending.exitCode, signal: ending.signal, timedOut: ending.timedOut,
+                                     cancelled: cancelled, started: started, finished: Posix.now(), host: host, pid: pid)
         try AttemptFiles.writeExit(exit, directory: directory)
         return exit
     }

@@ -29,6 +29,17 @@ public enum DecimalNumber {
         return "`\(t)` is not a number"
     }
 
+    /// Whether `text` names a value that is not finite: nan, inf, infinity (any case, signed),
+    /// or a decimal number out of the range of a double (`1e999`). `parse` rejects all of them;
+    /// this tells them apart from text that is not a number at all.
+    public static func isNonFinite<S: StringProtocol>(_ text: S) -> Bool {
+        let t = trimmed(text)
+        var body = Substring(t.lowercased())
+        if body.first == "+" || body.first == "-" { body = body.dropFirst() }
+        if ["nan", "inf", "infinity"].contains(body) { return true }
+        return isDecimal(t) && parse(t) == nil
+    }
+
     static func trimmed<S: StringProtocol>(_ text: S) -> String {
         var s = Substring(text)
         while let c = s.first, c == " " || c == "\t" { s = s.dropFirst() }
