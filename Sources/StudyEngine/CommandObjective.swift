@@ -220,7 +220,7 @@ enum TrialCheckpoint {
             return nil  // this trial's merge is already there (an earlier attempt wrote it)
         }
         let dtype = try merge.dtype.map { name -> DType in
-            guard let d = DType(userName: name), d.isFloatingPoint else { throw MergeError(message: "dtype '\(name)' is not one of bf16, f16, f32") }
+            guard let d = DType(userName: name), d.isFloatingPoint else { throw ObjectiveError.failed("dtype '\(name)' is not one of bf16, f16, f32") }
             return d
         }
         let base = try Checkpoint(path: merge.base), vlm = try Checkpoint(path: merge.vlm), expert = try Checkpoint(path: merge.expert)
