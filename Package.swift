@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         // SHA-256 of the testbed's model files for landscape provenance.
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        // mergekit's YAML configs (`merge --config`, `study export --mergekit`).
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // GSL (+ OpenBLAS as its CBLAS) behind a C shim; only Numerics imports it.
@@ -23,6 +25,8 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CGSL"]),
         .target(name: "SafeTensors"),
         .target(name: "Fusion", dependencies: ["SafeTensors", "Numerics"]),
+        // mergekit YAML <-> MergeRecipe (docs/fusion.md "Recipes and mergekit YAML").
+        .target(name: "Mergekit", dependencies: ["Fusion", "Numerics", .product(name: "Yams", package: "Yams")]),
         .target(name: "Surrogate", dependencies: ["Numerics"]),
         // The shipped model family (Testbed/ at the repository root holds its files; found at run time).
         .target(name: "Testbed", dependencies: [
@@ -39,7 +43,7 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors", "Numerics",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "Mergekit", "SafeTensors", "Ledger", "Testbed", "Executors", "Numerics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [
@@ -51,6 +55,7 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FusionTests", dependencies: ["TestSupport", "Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MergekitTests", dependencies: ["Mergekit", "Fusion", "SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], resources: [.copy("Fixtures")]),

@@ -209,7 +209,18 @@ public enum ClosedForm {
                                     warn: ((String) -> Void)? = nil) throws -> Coefficients {
         switch spec.method {
         case .linear, .taskArithmetic, .ties, .dareLinear, .dareTies:
-            return .constant(CoefficientPair(spec.vlWeight, spec.expWeight), layers: L)
+            if spec.vlWeightGradient == nil && spec.expWeightGradient == nil {
+                return .constant(CoefficientPair(spec.vlWeight, spec.expWeight), layers: L)
+            }
+            // mergekit: decoder layer i takes the gradient at t = i/(L−1); the tensors before
+            // and after the decoder (embeddings, final norm, head) take it at t = 0.
+            func at(_ g: [Double]?, _ scalar: Double, _ layer: Int?) -> Double {
+                guard let g, !g.isEmpty else { return scalar }
+                return layer.map { mergekitGradient(g, layer: $0, layers: L) } ?? g[0]
+            }
+            let layers = (0..<L).map { CoefficientPair(at(spec.vlWeightGradient, spec.vlWeight, $0), at(spec.expWeightGradient, spec.expWeight, $0)) }
+            return Coefficients(layers: layers, other: CoefficientPair(at(spec.vlWeightGradient, spec.vlWeight, nil),
+                                                                      at(spec.expWeightGradient, spec.expWeight, nil)))
         case .layerRange:
             guard let r = spec.layerRange else { throw ClosedFormError(message: "layer_range needs --layers A-B") }
             guard r.upperBound < L else {
@@ -227,6 +238,20 @@ public enum ClosedForm {
             }
         }
     }
+}
+
+/// The value of a mergekit gradient (anchor list) at decoder layer `layer` of `layers`, as
+/// mergekit 0.1.5 computes it (`plan.py`, `config.evaluate_setting`): t = layer/(layers − 1)
+/// (t = 1 for a single layer), s = t·(n − 1) for n anchors, i = ⌊s⌋, f = s − i, and the value
+/// (1 − f)·g[i] + f·g[min(i + 1, n − 1)], in that floating-point order so results match.
+public func mergekitGradient(_ g: [Double], layer: Int, layers: Int) -> Double {
+    precondition(!g.isEmpty, "empty gradient")
+    let t = layers > 1 ? Double(layer) / Double(layers - 1) : 1
+    let scaled = t * Double(g.count - 1)
+    let i0 = Int(scaled)
+    let i1 = min(g.count - 1, i0 + 1)
+    let frac = scaled - Double(i0)
+    return (1 - frac) * g[i0] + frac * g[i1]
 }
 
 /// Reads an attention file: one visual-attention share per layer, either one number per

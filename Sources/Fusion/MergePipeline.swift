@@ -20,6 +20,14 @@ public struct MergeOptions: Sendable {
     public var overwrite: Bool
     /// Copy config, generation config, tokenizer and processor files from the VLM directory.
     public var copyConfigFiles: Bool
+    /// The recipe recorded in the provenance (`mergetune.recipe`); nil: the spec's own
+    /// (`MergeRecipe(spec:models:)` with the input paths).
+    public var recipe: MergeRecipe? = nil
+    /// The writer's version, recorded as `mergetune.version` when set.
+    public var writerVersion: String? = nil
+    /// Small text files written into the output (name, contents), e.g. `mergekit_config.yml`;
+    /// a VLM file of the same name is then not copied.
+    public var extraFiles: [(name: String, contents: String)] = []
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, chunkElements: Int? = nil,
                 maxShardBytes: Int = 5_000_000_000, outputDType: DType? = nil, passThroughUnpaired: Bool = false,
@@ -298,13 +306,17 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
                      inputs: inputs, vlm: vlm, start: start, statsSeconds: statsSeconds, warnings: warnings, log: log)
 }
 
-private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ inputs: (base: String, vlm: String, expert: String)) -> [String: String] {
+private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ inputs: (base: String, vlm: String, expert: String),
+                        _ options: MergeOptions) -> [String: String] {
+    let recipe = options.recipe ?? MergeRecipe(spec: spec, models: [.base: inputs.base, .vlm: inputs.vlm, .expert: inputs.expert])
     var metadata: [String: String] = [
+        "mergetune.recipe": recipe.json(),
         "mergetune.method": spec.method.rawValue,
         "mergetune.coefficients": coefficientsJSON(coefficients),
         "mergetune.inputs": "{\"base\":\(jsonQuote(inputs.base)),\"vlm\":\(jsonQuote(inputs.vlm)),\"expert\":\(jsonQuote(inputs.expert))}",
     ]
     if let data = try? JSONEncoder().encode(spec), let s = String(data: data, encoding: .utf8) { metadata["mergetune.spec"] = s }
+    if let v = options.writerVersion { metadata["mergetune.version"] = v }
     return metadata
 }
 
@@ -315,11 +327,16 @@ private func makeWriter(_ pairing: TensorPairing, _ metadata: [String: String], 
                                       inputs: inputs)
     for p in writer.removedStalePartials { log?("removed the temporary folder of a merge that no longer runs: \(p)") }
     var copied: [String] = []
+    let extra = Set(options.extraFiles.map(\.name))
     if options.copyConfigFiles, let vlm {
-        for name in vlmSideFiles(vlm) {
+        for name in vlmSideFiles(vlm) where !extra.contains(name) {
             try writer.copyFile(from: (vlm.path as NSString).appendingPathComponent(name))
             copied.append(name)
         }
+    }
+    for f in options.extraFiles {
+        try writer.writeFile(named: f.name, contents: f.contents)
+        copied.append(f.name)
     }
     return (writer, copied)
 }
@@ -396,7 +413,7 @@ private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to outpu
     let warnings = WarningSink(log: log)
     // Resolves (and checks) the prior before anything is written; its warnings come from here.
     var coefficients = try ClosedForm.coefficients(for: spec, layerCount: L, stats: empty, warn: warnings.warn)
-    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm,
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs, options), output, options, vlm,
                                           inputs: protectedPaths(pairing, inputs), log: log)
     log?("layer by layer: \(L) decoder layers + other group, \(options.threads) threads, \(writer.shardNames.count) shard(s)")
     var groups: [Int: [Int]] = [:]
@@ -457,7 +474,7 @@ public func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coeffic
 private func merge(pairing: TensorPairing, spec: MergeSpec, coefficients: Coefficients, to output: String,
                    options: MergeOptions, inputs: (base: String, vlm: String, expert: String), vlm: Checkpoint?,
                    start: Date, statsSeconds: Double, warnings: WarningSink, log: (@Sendable (String) -> Void)?) throws -> MergeResult {
-    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs), output, options, vlm,
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs, options), output, options, vlm,
                                           inputs: protectedPaths(pairing, inputs), log: log)
     log?("merging \(pairing.mergedCount) tensors, copying \(pairing.copiedCount), \(options.threads) threads, \(writer.shardNames.count) shard(s)")
     try produceAll(Array(pairing.tensors.indices), pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options,

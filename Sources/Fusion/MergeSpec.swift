@@ -20,7 +20,7 @@ public enum MergeMethod: String, Sendable, Codable, CaseIterable {
 /// The switches of generalized task arithmetic.
 public struct TaskArithmeticConfig: Sendable, Codable, Equatable {
     public enum Sparsification: String, Sendable, Codable { case none, magnitude, random }
-    public enum Rescale: String, Sendable, Codable {
+    public enum Rescale: String, Sendable, Codable, CaseIterable {
         case none
         /// Scale the kept entries so the task vector keeps its L1 norm (mergekit's DARE default).
         case l1
@@ -99,11 +99,17 @@ public struct MergeSpec: Sendable, Codable, Equatable {
     public var schedule: FrankSchedule
     /// nil = the method's default (frank: layer, metagpt: model, nan: model).
     public var granularity: Granularity?
+    /// Per-layer λ_V as a mergekit gradient: anchor values spread evenly over the decoder
+    /// layers and interpolated linearly between them (`mergekitGradient`); the embeddings,
+    /// final norm and head take the first anchor, as in mergekit. nil: `vlWeight` everywhere.
+    public var vlWeightGradient: [Double]?
+    /// Per-layer λ_R as a mergekit gradient (as `vlWeightGradient`).
+    public var expWeightGradient: [Double]?
 
     public init(method: MergeMethod, vlWeight: Double = 1, expWeight: Double = 1, density: Double = 1, seed: UInt64 = 0,
                 normalize: Bool? = nil, rescale: TaskArithmeticConfig.Rescale? = nil, signConsensus: Bool? = nil,
                 layerRange: ClosedRange<Int>? = nil, prior: FrankPrior = .none, schedule: FrankSchedule = .paper,
-                granularity: Granularity? = nil) {
+                granularity: Granularity? = nil, vlWeightGradient: [Double]? = nil, expWeightGradient: [Double]? = nil) {
         self.method = method
         self.vlWeight = vlWeight
         self.expWeight = expWeight
@@ -116,6 +122,8 @@ public struct MergeSpec: Sendable, Codable, Equatable {
         self.prior = prior
         self.schedule = schedule
         self.granularity = granularity
+        self.vlWeightGradient = vlWeightGradient
+        self.expWeightGradient = expWeightGradient
     }
 
     /// The generalized task-arithmetic switches this spec resolves to.
@@ -135,6 +143,14 @@ public struct MergeSpec: Sendable, Codable, Equatable {
     public func validate() throws {
         func bad(_ m: String) -> PairingError { PairingError(message: "invalid merge spec: \(m)") }
         guard vlWeight.isFinite, expWeight.isFinite else { throw bad("weights must be finite") }
+        for (name, g) in [("vl_weight", vlWeightGradient), ("exp_weight", expWeightGradient)] {
+            guard let g else { continue }
+            guard !g.isEmpty else { throw bad("\(name) gradient is empty: give at least one value") }
+            guard g.allSatisfy(\.isFinite) else { throw bad("\(name) gradient values must be finite") }
+            guard !method.isClosedForm && method != .layerRange else {
+                throw bad("\(method.rawValue) computes its own per-layer coefficients: a \(name) gradient applies to linear, task_arithmetic, ties, dare_linear and dare_ties")
+            }
+        }
         guard density > 0, density <= 1 else { throw bad("density must be in (0, 1], got \(density)") }
         if method == .layerRange && layerRange == nil { throw bad("layer_range needs a layer range") }
         if let r = layerRange, r.lowerBound < 0 { throw bad("layer range must start at 0 or later") }

@@ -283,6 +283,16 @@ public final class CheckpointWriter: @unchecked Sendable {
         lock.lock(); copiedNames.append(fileName); lock.unlock()
     }
 
+    /// Writes a small text file (e.g. the merge's `mergekit_config.yml`) into the output; it is
+    /// listed in the manifest like a copied file.
+    public func writeFile(named fileName: String, contents: String) throws(SafeTensorsError) {
+        let dest = (tempPath as NSString).appendingPathComponent(fileName)
+        do { try Data(contents.utf8).write(to: URL(fileURLWithPath: dest)) } catch {
+            throw SafeTensorsError(.write, file: dest, "cannot write into the output: \(error)")
+        }
+        lock.lock(); copiedNames.append(fileName); lock.unlock()
+    }
+
     /// Checks every tensor was fully written, syncs, writes the index (for several shards)
     /// and renames the temporary directory to the final name.
     public func finish() throws(SafeTensorsError) {
