@@ -103,7 +103,7 @@ struct CommandObjectiveTests {
 
     @Test func aTrialOutsideAConstraintIsInfeasibleWithItsMetricsKept() throws {
         let dir = try tempDirectory()
-        let s = try spec(commandSpec(command: pythonEvaluator("print(json.dumps({'score': p['y'], 'perception': p['x']}))"),
+        let s = try spec(commandSpec(command: pythonEvaluator("print(json.dumps(dict(score=p['y'], perception=p['x'])))"),
                                      score: "score = { source = \"stdout\", metrics = { perception = \"perception\" } }",
                                      extra: "[[objectives.constraints]]\nmetric = \"perception\"\nmin = 0.5", budget: 8), in: dir)
         let ledgerPath = dir.appendingPathComponent("l.sqlite").path
