@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Mergekit
 import StudyEngine
 
 extension MergeTune {
@@ -189,13 +190,32 @@ extension StudyCommand {
         var curves: String?
         @Option(name: .long, help: "CSV file for the trials.")
         var trials: String?
+        @Option(name: .long, help: ArgumentHelp("Write this trial's merge as a mergekit config (-o FILE.yml): RUN:NUMBER (the trials export's run and number columns) or rRUN-tNUMBER.", valueName: "TRIAL"))
+        var mergekit: String?
+        @Flag(name: .long, help: "With -o: write the best complete trial's merge as a mergekit config.")
+        var best = false
+        @Option(name: .long, help: "With --best: the objective whose best trial is written.")
+        var objective: String?
+        @Option(name: [.short, .customLong("output")], help: "The mergekit YAML file to write (with --mergekit or --best).")
+        var output: String?
 
         func validate() throws {
-            guard curves != nil || trials != nil else { throw ValidationError("give --curves FILE.csv and/or --trials FILE.csv") }
+            guard curves != nil || trials != nil || mergekit != nil || best else {
+                throw ValidationError("give --curves FILE.csv and/or --trials FILE.csv, or --mergekit TRIAL / --best with -o FILE.yml")
+            }
+            if mergekit != nil && best { throw ValidationError("give --mergekit TRIAL or --best, not both") }
+            if (mergekit != nil || best) != (output != nil) { throw ValidationError("--mergekit TRIAL and --best write the YAML file given by -o FILE.yml") }
         }
 
         func run() throws {
             let metrics = try StudyMetrics(ledger: try ledger.open(), studyName: name)
+            if let output {
+                let (spec, trial) = try TrialRecipe.find(metrics, trial: mergekit, objective: objective)
+                let recipe = try TrialRecipe.recipe(spec, trial: trial)
+                let yaml = try MergekitConfig.render(recipe)
+                try yaml.write(toFile: output, atomically: true, encoding: .utf8)
+                print("wrote \(output): trial \(trial.number) of run \(trial.run) (objective \(spec.name), value \(trial.value.map { "\($0)" } ?? "none"))")
+            }
             if let curves {
                 try StudyReport.curvesCSV(metrics).write(toFile: curves, atomically: true, encoding: .utf8)
                 print("wrote \(curves) (\(metrics.curves.reduce(0) { $0 + $1.points.count }) rows)")
