@@ -76,7 +76,7 @@ public struct ConstraintSpec: Codable, Sendable, Equatable {
 
 public final class CommandObjective: Objective, @unchecked Sendable {
     public static let defaultReferences = ["frank", "metagpt", "nan", "vlm", "expert"]
-    public static let placeholders: Set<String> = ["checkpoint", "trial_dir", "params_json", "trial", "seed"]
+    public static let placeholders: Set<String> = ["checkpoint", "trial_dir", "params_json", "trial", "seed", "mergetune"]
 
     public let name: String
     public var kind: String { "command" }
@@ -176,6 +176,7 @@ public final class CommandObjective: Objective, @unchecked Sendable {
         var values: [String: String] = [
             "checkpoint": checkpoint, "trial_dir": dir, "params_json": paramsJSON,
             "trial": context.reference ?? "\(context.trial)", "seed": "\(context.seed)",
+            "mergetune": Coordinator.currentExecutable(),
         ]
         for (k, v) in params { values[k] = "\(v)" }
         let argv: [String]
