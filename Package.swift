@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
+        .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion", "SafeTensors", "Evaluation", "Executors"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune", "Testbed", "Fusion", "SafeTensors"]),
         // The local executor's tests run the built mergetune binary's `trial supervise`.
         .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),

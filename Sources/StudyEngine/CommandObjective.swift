@@ -211,7 +211,8 @@ enum TrialCheckpoint {
 
     /// Merges into `target` unless it already holds this merge. Returns a failed outcome for a
     /// refusal (no space); throws for a merge error.
-    static func write(_ merge: MergeTable, spec: MergeSpec, to target: String) throws -> AttemptOutcome? {
+    static func write(_ merge: MergeTable, spec: MergeSpec, to target: String,
+                      freeBytes: (String) -> Int64? = TrialCheckpoint.freeBytes) throws -> AttemptOutcome? {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let record = try encoder.encode(spec)

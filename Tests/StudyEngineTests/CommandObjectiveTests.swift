@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import Evaluation
 import Executors
+import Fusion
+import SafeTensors
 import Ledger
 @testable import StudyEngine
 import TestSupport
@@ -152,5 +154,66 @@ struct CommandObjectiveTests {
         #expect(missing.key == "objectives[0].merge.base", "\(missing)")
         let relative = try #require(try error("[\"eval\"]", extra: "[[objectives.constraints]]\nmetric = \"p\"\nmin = 0.9\nrelative_to = \"vlm\""))
         #expect(relative.key == "objectives[0].constraints[0].relative_to", "\(relative)")
+    }
+}
+
+@Suite("Trial checkpoints")
+struct TrialCheckpointTests {
+    func merge() -> MergeTable {
+        MergeTable(base: testbedModels + "/base", vlm: testbedModels + "/vlm", expert: testbedModels + "/expert-language",
+                   method: .taskArithmetic)
+    }
+
+    @Test func aMergeThatWouldNotFitIsRefusedBeforeAnythingIsWritten() throws {
+        let dir = try tempDirectory()
+        let target = dir.appendingPathComponent("ckpt/r1-t1").path
+        let spec = try merge().recipe.spec(searched: ["vl_weight": 1, "exp_weight": 0.5])
+        let outcome = try #require(try TrialCheckpoint.write(merge(), spec: spec, to: target, freeBytes: { _ in 1 << 20 }))
+        #expect(outcome.failure == .noSpace)
+        #expect((outcome.detail ?? "").contains("MiB needed"), "\(outcome.detail ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: target))
+        // With the real free space it merges, and a second call reuses the complete checkpoint.
+        #expect(TrialCheckpoint.freeBytes(dir.path).map { $0 > 0 } == true)
+        #expect(try TrialCheckpoint.write(merge(), spec: spec, to: target) == nil)
+        let written = try FileManager.default.attributesOfItem(atPath: target + "/model.safetensors")[.modificationDate] as? Date
+        #expect(try TrialCheckpoint.write(merge(), spec: spec, to: target) == nil)
+        let again = try FileManager.default.attributesOfItem(atPath: target + "/model.safetensors")[.modificationDate] as? Date
+        #expect(written == again, "the complete checkpoint of the same merge is reused, not rewritten")
+        // Another merge in the same directory replaces it.
+        let other = try merge().recipe.spec(searched: ["vl_weight": 0.5, "exp_weight": 0.5])
+        #expect(try TrialCheckpoint.write(merge(), spec: other, to: target) == nil)
+        let marker = try String(contentsOfFile: target + "/" + TrialCheckpoint.recipeFile, encoding: .utf8)
+        #expect(marker.contains("0.5"))
+    }
+}
+
+extension CommandObjectiveTests {
+    @Test func aFailedMergeIsAFailedAttemptThatLeavesNoCheckpoint() throws {
+        let dir = try tempDirectory()
+        // An expert whose tensor data is cut short: the merge fails reading it.
+        let broken = dir.appendingPathComponent("broken-expert")
+        try FileManager.default.createDirectory(at: broken, withIntermediateDirectories: true)
+        let data = try Data(contentsOf: URL(fileURLWithPath: testbedModels + "/expert-language/model.safetensors"))
+        try data.prefix(data.count / 2).write(to: broken.appendingPathComponent("model.safetensors"))
+        try FileManager.default.copyItem(atPath: testbedModels + "/expert-language/config.json", toPath: broken.appendingPathComponent("config.json").path)
+        let text = commandSpec(command: "[\"/bin/echo\", \"1\"]", budget: 2)
+            .replacingOccurrences(of: "bounds = { x = [0, 1], y = [-1, 1] }", with: "bounds = { vl_weight = [0, 2], exp_weight = [0, 2] }")
+            + """
+
+            [objectives.merge]
+            base = "\(testbedModels)/base"
+            vlm = "\(testbedModels)/vlm"
+            expert = "\(broken.path)"
+            references = []
+            """
+        let ledgerPath = dir.appendingPathComponent("l.sqlite").path
+        let (study, _) = try StudyEngine.launch(spec: try spec(text, in: dir), ledgerPath: ledgerPath, options: LaunchOptions())
+        let ledger = try Ledger(path: ledgerPath)
+        let attempts = try ledger.attempts(study: study.id!).values.flatMap { $0 }
+        #expect(attempts.count == 2 && attempts.allSatisfy { $0.reason == "merge_failed" }, "\(attempts.map(\.reason))")
+        #expect(attempts.allSatisfy { ($0.detail ?? "").contains("broken-expert") }, "\(attempts.map(\.detail))")
+        let root = dir.appendingPathComponent("l.trials/cmd/checkpoints/quadratic")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        #expect(left.allSatisfy { (try? Checkpoint(path: root.appendingPathComponent($0).path)) == nil && !$0.hasPrefix("r") }, "\(left)")
     }
 }
