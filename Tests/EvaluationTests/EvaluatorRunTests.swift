@@ -180,6 +180,19 @@ enum Fixture {
         #expect(URL(fileURLWithPath: cwd).resolvingSymlinksInPath().path == URL(fileURLWithPath: dir).resolvingSymlinksInPath().path)
     }
 
+    @Test func aRelativeProgramIsTakenFromTheAttemptDirectory() throws {
+        let dir = Scratch.directory("evaluator-relative").path
+        try "#!/bin/sh\necho 0.125\n".write(toFile: dir + "/eval.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/eval.sh", 0o755)
+        let o = Evaluator.run(EvaluatorCommand(argv: ["./eval.sh"]), score: ScoreSpec(source: .stdout), directory: dir)
+        #expect(o.value == 0.125, "\(o.detail ?? "")")
+    }
+
+    @Test func aCommandDecodesWithDefaults() throws {
+        let c = try JSONDecoder().decode(EvaluatorCommand.self, from: Data(#"{"argv": ["eval"], "timeout": 60}"#.utf8))
+        #expect(c == EvaluatorCommand(argv: ["eval"], timeout: 60))
+    }
+
     @Test func aCommandThatCannotStartIsExitCode127() {
         let dir = Scratch.directory("evaluator-nostart").path
         let o = Evaluator.run(EvaluatorCommand(argv: ["/no/such/evaluator"]), score: ScoreSpec(source: .stdout), directory: dir)
