@@ -65,6 +65,9 @@ public enum Evaluator {
         }
         if let s = ending.signal { return fail(.signal, "evaluator was killed by signal \(s)\(signalName(s))") }
         if let c = ending.exitCode, c != 0 { return fail(.exitCode, "evaluator exited with code \(c)") }
+        if ending.exitCode == nil {
+            return fail(.exitCode, "evaluator: its exit status was lost (something else in this process reaped it)")
+        }
         let read = ScoreReader.read(score, stdoutPath: stdoutPath, directory: dir, tailBytes: tailBytes,
                                     maxStdoutBytes: limit, before: before)
         switch read {
