@@ -130,6 +130,12 @@ import TestSupport
         ("{\"score\": NaN}\n", .nonFinite, nil),
         ("{\"score\": null}\n", .nonFinite, nil),
         ("{\"score\": 0.25}\n", nil, 0.25),
+        // Integers 1 and 0 are numbers, not booleans; true is not a number.
+        ("{\"score\": 1}\n", nil, 1),
+        ("{\"score\": 0}\n", nil, 0),
+        ("{\"score\": true}\n", .notANumber, nil),
+        ("{\"score\": \"0.5\"}\n", .notANumber, nil),
+        ("[0.5]\n", .notANumber, nil),
         ("{\"acc\": 0.25}\n", .badJSON, nil),
         ("{\"score\": 0.25\n", .badJSON, nil),
     ]
