@@ -150,6 +150,17 @@ import TestSupport
         #expect(o.value == value, "\(text.debugDescription)")
     }
 
+    @Test func aLastLineThatFillsTheTailExactlyIsRead() throws {
+        // The tail (64 KiB) starts exactly at the last line: the newline before it is outside.
+        let dir = Scratch.directory("stdout-exact").path
+        let path = dir + "/evaluator.stdout.log"
+        let line = "{\"score\": 0.5, \"pad\": \"" + String(repeating: "x", count: 65536 - 26) + "\"}\n"
+        #expect(line.utf8.count == 65536)
+        try Data(("log\n" + line).utf8).write(to: URL(fileURLWithPath: path))
+        let o = Evaluator.readScore(ScoreSpec(source: .stdout), stdoutPath: path, directory: dir)
+        #expect(o.value == 0.5, "\(o.detail ?? "")")
+    }
+
     @Test func aLastLineLongerThanTheTailIsOutputTooLarge() throws {
         let dir = Scratch.directory("stdout-long").path
         let path = dir + "/evaluator.stdout.log"
@@ -238,5 +249,8 @@ import TestSupport
         #expect(Evaluator.lmEvalCacheWarning(argv: ["bash", "-c", "lm_eval --use_cache /c --tasks x"]) != nil)
         #expect(Evaluator.lmEvalCacheWarning(argv: ["python3", "-m", "lmms_eval", "-c", "/c"]) != nil)
         #expect(Evaluator.lmEvalCacheWarning(argv: ["bash", "-c", "lmms-eval --tasks x"]) == nil)
+        // An expanded argv, with the trial's directory known.
+        #expect(Evaluator.lmEvalCacheWarning(argv: ["lm_eval", "--use_cache", "/runs/t7/cache"], trialDirectory: "/runs/t7") == nil)
+        #expect(Evaluator.lmEvalCacheWarning(argv: ["lm_eval", "--use_cache", "/runs/cache"], trialDirectory: "/runs/t7") != nil)
     }
 }
