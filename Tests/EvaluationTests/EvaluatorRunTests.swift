@@ -166,6 +166,15 @@ enum Fixture {
         #expect(Fixture.run("huge_output.sh", score: ScoreSpec(source: .stdoutStrict)).0.failure == .outputTooLarge)
     }
 
+    @Test func stdinIsDevNullAndTheEvaluatorLeadsItsOwnProcessGroup() {
+        let dir = Scratch.directory("evaluator-group").path
+        // `cat` returns at once on /dev/null; field 5 of /proc/PID/stat is the process group.
+        let script = #"cat > stdin.txt; echo $(( $(cut -d' ' -f5 /proc/$$/stat) == $$ ))"#
+        let o = Evaluator.run(EvaluatorCommand(argv: ["bash", "-c", script], timeout: 10), score: ScoreSpec(source: .stdout), directory: dir)
+        #expect(o.value == 1, "\(o.detail ?? "")")
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: dir + "/stdin.txt")))?.isEmpty == true)
+    }
+
     @Test func theScoreIsNeverReadFromStderr() {
         let dir = Scratch.directory("evaluator-stderr").path
         let command = EvaluatorCommand(argv: ["bash", "-c", "echo 0.5 >&2"])
