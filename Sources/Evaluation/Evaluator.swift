@@ -65,6 +65,9 @@ public enum Evaluator {
         }
         if let s = ending.signal { return fail(.signal, "evaluator was killed by signal \(s)\(signalName(s))") }
         if let c = ending.exitCode, c != 0 { return fail(.exitCode, "evaluator exited with code \(c)") }
+        if ending.exitCode == nil {
+            return fail(.exitCode, "evaluator: its exit status was lost (something else in this process reaped it)")
+        }
         let read = ScoreReader.read(score, stdoutPath: stdoutPath, directory: dir, tailBytes: tailBytes,
                                     maxStdoutBytes: limit, before: before)
         switch read {
@@ -93,8 +96,9 @@ public enum Evaluator {
     /// with a PATH that does not contain `{trial_dir}`: the cache is keyed by the request alone,
     /// not the model, so a cache shared across trials would hand one merge's answers to the
     /// next. nil when there is no such flag or every use is per trial. Arguments are also
-    /// scanned word by word, for a command given to a shell as one string.
-    public static func lmEvalCacheWarning(argv: [String]) -> String? {
+    /// scanned word by word, for a command given to a shell as one string. For an argv that is
+    /// already expanded, pass the trial's directory: a path under it is per trial too.
+    public static func lmEvalCacheWarning(argv: [String], trialDirectory: String? = nil) -> String? {
         let words = argv.flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init) }
         var sawLMMS = false
         var shared: [String] = []
@@ -109,7 +113,9 @@ public enum Evaluator {
             } else if w.hasPrefix("--use_cache=") {
                 path = String(w.dropFirst("--use_cache=".count))
             }
-            if let path, !path.contains("{trial_dir}") { shared.append(path) }
+            if let path, !path.contains("{trial_dir}"), !(trialDirectory.map { !$0.isEmpty && path.contains($0) } ?? false) {
+                shared.append(path)
+            }
             i += 1
         }
         guard !shared.isEmpty else { return nil }

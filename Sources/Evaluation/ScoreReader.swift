@@ -139,13 +139,15 @@ enum ScoreReader {
         if size > UInt64(maxBytes) {
             throw Failure(.outputTooLarge, "stdout (\(name)) is \(size) bytes, over the limit of \(maxBytes)")
         }
-        let start = size > UInt64(tailBytes) ? size - UInt64(tailBytes) : 0
+        // One byte more than the tail: a newline there means the last line starts in the tail.
+        let window = UInt64(tailBytes) + 1
+        let start = size > window ? size - window : 0
         try? handle.seek(toOffset: start)
         let tail = [UInt8]((try? handle.readToEnd()) ?? Data())
         let truncated = start > 0
 
         if case .stdoutStrict = score.source {
-            if truncated {
+            if size > UInt64(tailBytes) {
                 throw Failure(.outputTooLarge, "stdout (\(name)) is \(size) bytes; stdout_strict expects it to be one number")
             }
             let body = trim(tail[...])

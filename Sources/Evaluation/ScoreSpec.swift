@@ -158,6 +158,18 @@ public struct EvaluatorCommand: Codable, Sendable, Equatable {
         self.argv = argv; self.environment = environment; self.timeout = timeout
         self.grace = grace; self.maxStdoutBytes = maxStdoutBytes
     }
+
+    enum CodingKeys: String, CodingKey { case argv, environment, timeout, grace, maxStdoutBytes }
+
+    /// `environment`, `grace` and `maxStdoutBytes` may be left out (their defaults).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(argv: try c.decode([String].self, forKey: .argv),
+                  environment: try c.decodeIfPresent([String: String].self, forKey: .environment) ?? [:],
+                  timeout: try c.decodeIfPresent(Double.self, forKey: .timeout),
+                  grace: try c.decodeIfPresent(Double.self, forKey: .grace) ?? EvaluatorCommand.defaultGrace,
+                  maxStdoutBytes: try c.decodeIfPresent(Int.self, forKey: .maxStdoutBytes) ?? EvaluatorCommand.defaultMaxStdoutBytes)
+    }
 }
 
 /// A spec or placeholder error; the message names the field and what to do.

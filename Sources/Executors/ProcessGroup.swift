@@ -17,7 +17,8 @@ package struct ProcessGroup {
 
     /// How the child ended.
     package struct Ending: Sendable, Equatable {
-        /// The exit status when it exited normally.
+        /// The exit status when it exited normally (nil with `signal` nil: the status was lost,
+        /// another part of the process reaped the child).
         package var exitCode: Int32?
         /// The signal that killed it.
         package var signal: Int32?
@@ -49,7 +50,7 @@ package struct ProcessGroup {
     /// pid, and so the group id, cannot be reused, so the group kill cannot hit a stranger.
     package func wait(timeout: Double?, grace: Double, wakeFD: Int32? = nil,
                       check: (_ timedOut: Bool) -> Bool = { _ in false }) -> Ending {
-        var timedOut = false, stopRequested = false
+        var timedOut = false, stopRequested = false, reapedElsewhere = false
         var killAt: Double?  // monotonic time of the SIGKILL once SIGTERM went out
         func stop() {
             guard killAt == nil else { return }
@@ -61,7 +62,10 @@ package struct ProcessGroup {
         var pollStep = 0.002
         while true {
             var info = siginfo_t()
-            if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid { break }
+            let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+            if r == 0, info._sifields._sigchld.si_pid == pid { break }
+            // Reaped by someone else (a waitpid(-1) elsewhere in the process): its status is lost.
+            if r < 0, errno == ECHILD { reapedElsewhere = true; break }
             let now = Posix.monotonic()
             if let timeout, !timedOut, !stopRequested, now - begin >= timeout { timedOut = true; stop() }
             if let killAt, now >= killAt { kill(-pid, SIGKILL) }
@@ -80,9 +84,11 @@ package struct ProcessGroup {
         }
         // Whatever the child left behind in its group goes with it.
         kill(-pid, SIGKILL)
+        var ending = Ending(timedOut: timedOut, stopRequested: stopRequested, seconds: Posix.monotonic() - begin)
+        if reapedElsewhere { return ending }  // neither exitCode nor signal: unknown
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        var ending = Ending(timedOut: timedOut, stopRequested: stopRequested, seconds: Posix.monotonic() - begin)
+        ending.seconds = Posix.monotonic() - begin
         // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros are not imported).
         if status & 0x7f == 0 { ending.exitCode = (status >> 8) & 0xff } else { ending.signal = status & 0x7f }
         return ending

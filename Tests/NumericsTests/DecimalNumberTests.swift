@@ -23,4 +23,9 @@ import Testing
         #expect(DecimalNumber.problem("abc") == "`abc` is not a number")
         #expect(DecimalNumber.problem("") == "empty value")
     }
+
+    @Test func tellsNonFiniteFromNotANumber() {
+        for text in ["nan", "-NaN", " inf", "+Infinity", "1e999", "-1e400000"] { #expect(DecimalNumber.isNonFinite(text), "\(text)") }
+        for text in ["0.5", "1e-400", "0x1p3", "abc", "", "nanx", "infinite"] { #expect(!DecimalNumber.isNonFinite(text), "\(text)") }
+    }
 }

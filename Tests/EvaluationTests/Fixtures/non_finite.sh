@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# NaN is never a value.
+echo nan
