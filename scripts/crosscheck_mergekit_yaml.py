@@ -6,8 +6,8 @@ between anchors), runs mergekit 0.1.5 on the YAML configs in Tests/MergekitTests
 (ta_gradient.yml, ties_gradient.yml) from that folder, and writes the triple and mergekit's
 outputs there (mergekit_<name>.safetensors); MergekitTests compares mergetune's merge of the
 same YAML with them. It also records mergekit's own gradient values (config.evaluate_setting
-at t = i/(L-1)) in gradients.json, and checks that mergekit loads the configs mergetune
-renders (rendered_*.yml).
+at t = i/(L-1)) in gradients.json, and checks that mergekit loads every config there,
+including the one mergetune renders (rendered_dare_ties.yml) and the role hints.
 
 Usage:  python scripts/crosscheck_mergekit_yaml.py     (needs mergekit 0.1.5, numpy, safetensors)
 """
@@ -67,7 +67,7 @@ def main():
         json.dump({"mergekit_version": __import__("importlib.metadata").metadata.version("mergekit"), "cases": grads}, f, indent=1)
 
     for f in sorted(os.listdir(".")):
-        if f.startswith("rendered_") and f.endswith(".yml"):
+        if f.endswith(".yml"):  # mergetune's extra keys (mergetune_role, mergetune:) are ignored by mergekit
             with open(f) as fh:
                 MergeConfiguration.model_validate(yaml.safe_load(fh))
             print("mergekit loads", f)
