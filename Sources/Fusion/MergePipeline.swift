@@ -315,7 +315,10 @@ private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ input
         "mergetune.coefficients": coefficientsJSON(coefficients),
         "mergetune.inputs": "{\"base\":\(jsonQuote(inputs.base)),\"vlm\":\(jsonQuote(inputs.vlm)),\"expert\":\(jsonQuote(inputs.expert))}",
     ]
-    if let data = try? JSONEncoder().encode(spec), let s = String(data: data, encoding: .utf8) { metadata["mergetune.spec"] = s }
+    // Sorted keys: the same merge writes the same bytes (the encoder's default order varies per process).
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    if let data = try? encoder.encode(spec), let s = String(data: data, encoding: .utf8) { metadata["mergetune.spec"] = s }
     if let v = options.writerVersion { metadata["mergetune.version"] = v }
     return metadata
 }

@@ -65,9 +65,10 @@ public enum MergekitConfig {
         ]
         let allowed: Set<String> = ["merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", mergetuneKey]
         for (k, v) in top {
-            if let why = refused[k] { throw r.error(v, k, "not supported: \(why)") }
+            let at = r.keyNode(root, k) ?? v  // the key's line, not its value's
+            if let why = refused[k] { throw r.error(at, k, "not supported: \(why)") }
             guard allowed.contains(k) else {
-                throw r.error(v, k, "unknown key (mergetune reads \(allowed.sorted().joined(separator: ", ")))")
+                throw r.error(at, k, "unknown key (mergetune reads \(allowed.sorted().joined(separator: ", ")))")
             }
         }
         guard let methodNode = top.first(where: { $0.0 == "merge_method" })?.1 else {
@@ -108,7 +109,7 @@ public enum MergekitConfig {
                     }
                     role = ro
                 case "parameters": params = try r.mapping(v, "\(key).parameters")
-                default: throw r.error(v, "\(key).\(k)", "unknown key (a model entry has model, parameters and \(roleKey))")
+                default: throw r.error(r.keyNode(item, k) ?? v, "\(key).\(k)", "unknown key (a model entry has model, parameters and \(roleKey))")
                 }
             }
             guard let path else { throw r.error(item, "\(key).model", "missing") }
@@ -301,6 +302,12 @@ struct Reader {
     func error(_ node: Node, _ key: String, _ message: String) -> MergekitError {
         let at = node.mark.map { "\(file):\($0.line)" } ?? file
         return MergekitError("\(at): key '\(key)': \(message)", key: key)
+    }
+
+    /// The key node of `key` in a mapping (for its line).
+    func keyNode(_ node: Node, _ key: String) -> Node? {
+        guard case let .mapping(m) = node else { return nil }
+        return m.first { $0.key.scalar?.string == key }?.key
     }
 
     func mapping(_ node: Node, _ key: String) throws -> [(String, Node)] {

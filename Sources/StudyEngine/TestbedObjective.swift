@@ -8,13 +8,12 @@ import Testbed
 enum TestbedSupport {
     static let methods: [MergeMethod] = [.taskArithmetic, .ties, .dareTies]
 
-    /// The box of a method: weights [0, 2] and density [0.25, 1], as `TestbedGrid.paper`.
+    /// The box of a method: its searchable recipe parameters with the registry's default bounds
+    /// (weights [0, 2] and density [0.25, 1], as `TestbedGrid.paper`).
     static func defaultBox(_ method: MergeMethod) -> [Parameter] {
-        let grid = TestbedGrid.paper(method: method)
-        var box = [Parameter(name: "vl_weight", lower: grid.vlLevels.min()!, upper: grid.vlLevels.max()!),
-                   Parameter(name: "exp_weight", lower: grid.expLevels.min()!, upper: grid.expLevels.max()!)]
-        if let d = grid.densityLevels { box.append(Parameter(name: "density", lower: d.min()!, upper: d.max()!)) }
-        return box
+        MergeMethodRegistry.info(method).searchable.map { p in
+            Parameter(name: p.name, lower: p.defaultBounds!.lowerBound, upper: p.defaultBounds!.upperBound)
+        }
     }
 
     /// The testbed directory of a spec: `directory` relative to the spec's directory, else a
@@ -110,6 +109,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     public let metric: Metric
     public let target: TestbedGoal
     public let mergeSeed: UInt64
+    /// The fixed part of every trial's merge (DARE's seed); the searched values come from `x`.
+    public let recipe: MergeRecipe
     public private(set) var builtInReferences: [ReferenceSpec] = []
 
     // An evaluator keeps mutable caches (one per thread), so runner workers borrow one each.
@@ -120,6 +121,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
                 metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0) throws {
         self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
         self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
+        let takesSeed = MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil
+        recipe = MergeRecipe(method: method, parameters: takesSeed ? [RecipeKey.seed: .number(Double(mergeSeed))] : [:])
         builtInReferences = try measureReferences()
     }
 
@@ -132,10 +135,11 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
             }
             // The parents are points of the weight plane; placed there only for two-weight objectives.
             let twoD = space.dimension == 2
-            refs.append(ReferenceSpec(name: "vlm", params: twoD ? ["vl_weight": 1, "exp_weight": 0] : nil,
+            let vl = RecipeKey.vlWeight, exp = RecipeKey.expWeight
+            refs.append(ReferenceSpec(name: "vlm", params: twoD ? [vl: 1, exp: 0] : nil,
                                       score: try e.evaluate(decoder: e.family.vlm).value))
-            refs.append(ReferenceSpec(name: "expert", params: twoD ? ["vl_weight": 0, "exp_weight": 1] : nil,
-                                      score: try e.evaluate(spec: MergeSpec(method: .taskArithmetic, vlWeight: 0, expWeight: 1)).value))
+            refs.append(ReferenceSpec(name: "expert", params: twoD ? [vl: 0, exp: 1] : nil,
+                                      score: try e.evaluate(recipe: MergeRecipe(method: .taskArithmetic), searched: [vl: 0, exp: 1]).value))
             return refs
         }
     }
@@ -152,7 +156,7 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     /// The full score at `x` (parameter coordinates, in the space's order).
     public func score(_ x: [Double]) throws -> TestbedScore {
         try withEvaluator { e in
-            try e.evaluate(method: method, vlWeight: x[0], expWeight: x[1], density: x.count > 2 ? x[2] : 1, seed: mergeSeed)
+            try e.evaluate(recipe: recipe, searched: Dictionary(uniqueKeysWithValues: zip(space.names, x)))
         }
     }
 

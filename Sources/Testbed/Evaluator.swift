@@ -82,8 +82,19 @@ public final class TestbedEvaluator {
         return try ClosedForm.coefficients(for: spec, layerCount: L, stats: spec.method.isClosedForm ? try stats() : nil)
     }
 
+    /// Merges by a recipe at the searched values (`MergeRecipe.spec(searched:)`) and scores the result.
+    public func evaluate(recipe: MergeRecipe, searched: [String: Double] = [:]) throws -> TestbedScore {
+        try evaluate(spec: try recipe.spec(searched: searched))
+    }
+
+    /// The two weights (and density and seed where the method has them) through the recipe.
     public func evaluate(method: MergeMethod, vlWeight: Double, expWeight: Double, density: Double = 1, seed: UInt64 = 0) throws -> TestbedScore {
-        try evaluate(spec: MergeSpec(method: method, vlWeight: vlWeight, expWeight: expWeight, density: density, seed: seed))
+        let info = MergeMethodRegistry.info(method)
+        var fixed: [String: RecipeValue] = [:]
+        if info.parameter(RecipeKey.seed) != nil { fixed[RecipeKey.seed] = .number(Double(seed)) }
+        var searched = [RecipeKey.vlWeight: vlWeight, RecipeKey.expWeight: expWeight]
+        if info.parameter(RecipeKey.density) != nil || density != 1 { searched[RecipeKey.density] = density }
+        return try evaluate(recipe: MergeRecipe(method: method, parameters: fixed), searched: searched)
     }
 
     /// Merges in memory with the spec (any method, closed forms included) and scores the result.

@@ -30,7 +30,9 @@ public struct TestbedGrid: Sendable {
                            densityLevels: usesDensity ? [0.25, 0.5, 0.75, 1.0] : nil)
     }
 
-    public var parameterNames: [String] { densityLevels == nil ? ["vl_weight", "exp_weight"] : ["vl_weight", "exp_weight", "density"] }
+    public var parameterNames: [String] {
+        densityLevels == nil ? [RecipeKey.vlWeight, RecipeKey.expWeight] : [RecipeKey.vlWeight, RecipeKey.expWeight, RecipeKey.density]
+    }
 
     /// Every grid point, density fastest.
     public var points: [[Double]] {

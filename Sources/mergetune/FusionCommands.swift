@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import StudyEngine
 import Fusion
+import Ledger
+import Mergekit
 import SafeTensors
 
 extension MergeTune {
@@ -67,26 +69,35 @@ func humanBytes(_ n: Int) -> String {
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Merge the expert into the VLM's language model and write a loadable checkpoint.")
+        abstract: "Merge the expert into the VLM's language model and write a loadable checkpoint.",
+        discussion: """
+            The options (or a mergekit config, --config) make a recipe (docs/fusion.md "Recipes and mergekit YAML"); \
+            the output records it (metadata mergetune.recipe, and mergekit_config.yml where mergekit can express it).
+            """)
 
-    @OptionGroup var triple: TripleOptions
+    // The three checkpoints: required with options; with --config they come from the file, and
+    // a path given here assigns that model's role (or supplies a base the file lacks).
+    @Option(help: "Base LLM the VLM and the expert were fine-tuned from (directory or .safetensors).") var base: String?
+    @Option(help: "The VLM (its language model is merged; vision tower and projector are copied).") var vlm: String?
+    @Option(help: "The expert LLM (e.g. a reasoning model).") var expert: String?
+    @Flag(help: "Copy VLM tensors that do not pair (and ignore base/expert-only ones) instead of failing.")
+    var passThroughUnpaired = false
+    @Option(help: "A mergekit YAML config (linear, task_arithmetic, ties, dare_linear, dare_ties) instead of --method and its parameters.")
+    var config: String?
     @Option(help: "linear, task_arithmetic, ties, dare_linear, dare_ties, frank, metagpt, nan, layer_range.")
-    var method: MergeMethod
+    var method: MergeMethod?
     // Decimal numbers only (no hex floats, nan or inf), as in every file mergetune reads.
-    @Option(name: .customLong("vl-weight"), help: "λ_V, weight of the VLM's task vector.") var vlWeightArgument = DecimalArgument(1)
-    @Option(name: .customLong("exp-weight"), help: "λ_R, weight of the expert's task vector (layer_range: α).") var expWeightArgument = DecimalArgument(1)
-    @Option(name: .customLong("density"), help: "Fraction kept by TIES/DARE, in (0, 1].") var densityArgument = DecimalArgument(1)
-    var vlWeight: Double { vlWeightArgument.value }
-    var expWeight: Double { expWeightArgument.value }
-    var density: Double { densityArgument.value }
-    @Option(help: "Seed of DARE's random mask.") var seed: UInt64 = 0
+    @Option(name: .customLong("vl-weight"), help: "λ_V, weight of the VLM's task vector (default 1).") var vlWeightArgument: DecimalArgument?
+    @Option(name: .customLong("exp-weight"), help: "λ_R, weight of the expert's task vector (layer_range: α; default 1).") var expWeightArgument: DecimalArgument?
+    @Option(name: .customLong("density"), help: "Fraction kept by TIES/DARE, in (0, 1] (default 1).") var densityArgument: DecimalArgument?
+    @Option(help: "Seed of DARE's random mask (default 0).") var seed: UInt64?
     @Flag(inversion: .prefixedNo, help: "Divide by the sum of weights (default: mergekit's default for the method).")
     var normalize: Bool?
     @Option(help: "Rescale of kept entries: none, l1 (keep the L1 norm; DARE default) or inverse_density (DARE paper).")
     var rescale: TaskArithmeticConfig.Rescale?
     @Option(help: "layer_range: decoder layers A-B (0-based, inclusive).") var layers: String?
     @OptionGroup var closed: ClosedFormOptions
-    @Option(help: "Output dtype (bf16, f16, f32, f64); default: the VLM's.") var dtype: String?
+    @Option(help: "Output dtype (bf16, f16, f32, f64); default: the VLM's (or the config's out_dtype).") var dtype: String?
     @Option(help: "Maximum shard size, e.g. 5GB, 500MB.") var maxShardSize: String = "5GB"
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Flag(help: "Replace an existing output: only an empty folder or a checkpoint (weights, index, config and tokenizer files), never an input, a folder holding one, or the current directory. Other files in it are listed and the merge refused.")
@@ -94,23 +105,72 @@ struct Merge: ParsableCommand {
     @Flag(help: "Validate the inputs and print the plan; write nothing.") var dryRun = false
     @Option(name: [.short, .customLong("output")], help: "Output checkpoint directory.") var output: String?
 
+    /// The recipe parameters the options give (only those given: the rest are the method's defaults).
+    func optionParameters(_ method: MergeMethod) -> [String: RecipeValue] {
+        var p: [String: RecipeValue] = [:]
+        // layer_range's α is --exp-weight, as before the recipe existed.
+        if let v = vlWeightArgument { p[RecipeKey.vlWeight] = .number(v.value) }
+        if let v = expWeightArgument { p[method == .layerRange ? RecipeKey.alpha : RecipeKey.expWeight] = .number(v.value) }
+        if let v = densityArgument { p[RecipeKey.density] = .number(v.value) }
+        if let seed { p[RecipeKey.seed] = .number(Double(seed)) }
+        if let normalize { p[RecipeKey.normalize] = .bool(normalize) }
+        if let rescale { p[RecipeKey.rescale] = .string(rescale.rawValue) }
+        if let layers, let r = parseRange(layers) {
+            p[RecipeKey.layerStart] = .number(Double(r.lowerBound))
+            p[RecipeKey.layerEnd] = .number(Double(r.upperBound))
+        }
+        if let a = closed.attention { p[RecipeKey.attention] = .string(a) }
+        if let d = closed.decay { p[RecipeKey.decay] = .number(d) }
+        if method == .frank { p[RecipeKey.schedule] = .string(closed.schedule.rawValue) }
+        if let g = closed.granularity { p[RecipeKey.granularity] = .string(g.rawValue) }
+        return p
+    }
+
+    static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+
     func validate() throws {
         if !dryRun && output == nil { throw ValidationError("missing -o/--output (or use --dry-run)") }
-        if !(density > 0 && density <= 1) { throw ValidationError("--density must be in (0, 1]") }
-        if method == .layerRange && layers == nil { throw ValidationError("layer_range needs --layers A-B") }
-        if layers != nil && method != .layerRange { throw ValidationError("--layers applies to layer_range only") }
-        if (closed.attention != nil || closed.decay != nil) && method != .frank {
-            throw ValidationError("--attention/--decay apply to frank only")
-        }
         if let dtype, DType(userName: dtype).map({ $0.isFloatingPoint }) != true {
             throw ValidationError("--dtype must be one of bf16, f16, f32, f64")
         }
         if parseByteSize(maxShardSize) == nil { throw ValidationError("--max-shard-size: cannot parse '\(maxShardSize)'") }
-        if let layers, parseRange(layers) == nil { throw ValidationError("--layers must look like A-B with 0 ≤ A ≤ B") }
         if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1") }
-        if method == .layerRange && normalize == true {
-            throw ValidationError("layer_range does not take --normalize: its formula θ_V + α·τ_R has no division by the weights")
+        if config != nil {
+            let given = [("--method", method != nil), ("--vl-weight", vlWeightArgument != nil), ("--exp-weight", expWeightArgument != nil),
+                         ("--density", densityArgument != nil), ("--seed", seed != nil), ("--normalize/--no-normalize", normalize != nil),
+                         ("--rescale", rescale != nil), ("--layers", layers != nil), ("--attention", closed.attention != nil),
+                         ("--decay", closed.decay != nil), ("--granularity", closed.granularity != nil)].filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError("--config gives the method and its parameters: drop \(given.joined(separator: ", ")) (or edit the config)")
+            }
+            return
         }
+        guard let method else { throw ValidationError("missing --method (or --config FILE.yml)") }
+        for (name, v) in [("--base", base), ("--vlm", vlm), ("--expert", expert)] where v == nil {
+            throw ValidationError("missing \(name) (or give --config FILE.yml, which names the models)")
+        }
+        if method == .layerRange && layers == nil { throw ValidationError("layer_range needs --layers A-B") }
+        if layers != nil && method != .layerRange { throw ValidationError("--layers applies to layer_range only") }
+        if let layers, parseRange(layers) == nil { throw ValidationError("--layers must look like A-B with 0 ≤ A ≤ B") }
+        if (closed.attention != nil || closed.decay != nil) && method != .frank {
+            throw ValidationError("--attention/--decay apply to frank only")
+        }
+        // Everything the recipe checks except reading the attention file: a usage error (exit 2).
+        do { try MergeRecipe(method: method, parameters: optionParameters(method)).check() } catch let e as RecipeError {
+            throw ValidationError(Merge.optionMessage(e, method: method))
+        }
+    }
+
+    /// A recipe error in terms of the command's options.
+    static func optionMessage(_ e: RecipeError, method: MergeMethod) -> String {
+        let options = [RecipeKey.vlWeight: "--vl-weight", RecipeKey.expWeight: "--exp-weight", RecipeKey.alpha: "--exp-weight",
+                       RecipeKey.density: "--density", RecipeKey.seed: "--seed", RecipeKey.normalize: "--normalize",
+                       RecipeKey.rescale: "--rescale", RecipeKey.layerStart: "--layers", RecipeKey.layerEnd: "--layers",
+                       RecipeKey.attention: "--attention", RecipeKey.decay: "--decay", RecipeKey.granularity: "--granularity",
+                       RecipeKey.schedule: "--schedule"]
+        guard let p = e.parameter, let o = options[p] else { return e.description }
+        if e.kind == .unknown { return "\(o) does not apply to \(method.rawValue) (\(p) is not one of its parameters)" }
+        return "\(o): \(e.message)"
     }
 
     func parseRange(_ s: String) -> ClosedRange<Int>? {
@@ -119,16 +179,58 @@ struct Merge: ParsableCommand {
         return a...b
     }
 
+    /// The recipe from --config or from the options, with absolute model paths.
+    func makeRecipe() throws -> (MergeRecipe, outDType: DType?) {
+        var cli: [ModelRole: String] = [:]
+        if let base { cli[.base] = base }
+        if let vlm { cli[.vlm] = vlm }
+        if let expert { cli[.expert] = expert }
+        var recipe: MergeRecipe
+        var outDType: DType? = nil
+        if let config {
+            let text: String
+            do { text = try String(contentsOfFile: config, encoding: .utf8) } catch {
+                throw ValidationFailure(message: "\(config): cannot read the config: \(error.localizedDescription)")
+            }
+            let doc = try MergekitConfig.parseDocument(yaml: text, file: config, roles: cli)
+            recipe = doc.recipe
+            if let d = doc.outDType {
+                guard let t = DType(userName: d), t.isFloatingPoint else {
+                    throw ValidationFailure(message: "\(config): key 'out_dtype': '\(d)' is not a floating dtype mergetune writes (bfloat16, float16, float32, float64)")
+                }
+                outDType = t
+            }
+            if recipe.models[.base] == nil {
+                throw ValidationFailure(message: "\(config): no base_model: mergetune pairs tensors through the base even for linear; give --base")
+            }
+        } else {
+            recipe = MergeRecipe(method: method!, models: cli, parameters: optionParameters(method!))
+        }
+        recipe.models = recipe.models.mapValues(Merge.absolute)
+        return (recipe, outDType)
+    }
+
     func run() throws {
-        let spec = MergeSpec(method: method, vlWeight: vlWeight, expWeight: expWeight, density: density, seed: seed,
-                             normalize: normalize, rescale: rescale, layerRange: layers.flatMap(parseRange),
-                             prior: try closed.prior(), schedule: closed.schedule, granularity: closed.granularity)
-        try spec.validate()
-        var options = MergeOptions(outputDType: dtype.flatMap { DType(userName: $0) },
-                                   passThroughUnpaired: triple.passThroughUnpaired, overwrite: force)
+        let (recipe, configDType) = try makeRecipe()
+        let method = recipe.method
+        let spec: MergeSpec
+        do { spec = try recipe.spec() } catch let e as RecipeError {
+            throw ValidationFailure(message: (config.map { "\($0): " } ?? "") + (config == nil ? Merge.optionMessage(e, method: method) : e.description))
+        }
+        var options = MergeOptions(outputDType: dtype.flatMap { DType(userName: $0) } ?? configDType,
+                                   passThroughUnpaired: passThroughUnpaired, overwrite: force)
         if let threads { options.threads = threads }
         options.maxShardBytes = parseByteSize(maxShardSize)!
-        let (base, vlm, expert) = try triple.open()
+        options.recipe = recipe
+        options.writerVersion = Ledger.writerVersion
+        // mergekit's config where mergekit can express the merge (docs/fusion.md lists what it cannot).
+        var mergekitNote: String
+        do {
+            options.extraFiles = [(MergekitConfig.fileName, try MergekitConfig.render(recipe))]
+            mergekitNote = "\(MergekitConfig.fileName) (the merge as a mergekit config)"
+        } catch { mergekitNote = "no \(MergekitConfig.fileName): \(error)" }
+        let (base, vlm, expert) = (try Checkpoint(path: recipe.models[.base]!), try Checkpoint(path: recipe.models[.vlm]!),
+                                   try Checkpoint(path: recipe.models[.expert]!))
         let pairing = try TensorPairing(base: base, vlm: vlm, expert: expert,
                                         passThroughUnpaired: options.passThroughUnpaired, outputDType: options.outputDType)
         let c = spec.config
@@ -137,13 +239,16 @@ struct Merge: ParsableCommand {
         case .frank, .metagpt, .nan:
             print("weights     closed form, granularity \(spec.effectiveGranularity.rawValue)")
         case .layerRange:
-            print("weights     θ_V + \(fmt(expWeight))·τ_R on layers \(layers!)")
+            print("weights     θ_V + \(fmt(spec.expWeight))·τ_R on layers \(spec.layerRange!.lowerBound)-\(spec.layerRange!.upperBound)")
         default:
-            print("weights     vl \(fmt(vlWeight))  exp \(fmt(expWeight))" + (c.sparsification != .none ? "  density \(fmt(density))  seed \(seed)" : ""))
+            func w(_ g: [Double]?, _ x: Double) -> String { g.map { "gradient [" + $0.map { fmt($0) }.joined(separator: ", ") + "]" } ?? fmt(x) }
+            print("weights     vl \(w(spec.vlWeightGradient, spec.vlWeight))  exp \(w(spec.expWeightGradient, spec.expWeight))"
+                  + (c.sparsification != .none ? "  density \(fmt(spec.density))" + (c.sparsification == .random ? "  seed \(spec.seed)" : "") : ""))
         }
         print("inputs      base \(base.path) (\(base.tensorCount) tensors), vlm \(vlm.path) (\(vlm.tensorCount)), expert \(expert.path) (\(expert.tensorCount))")
         let outBytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
         print("plan        \(pairing.mergedCount) merged, \(pairing.copiedCount) copied, \(pairing.layerCount) decoder layers, output \(humanBytes(outBytes))")
+        print("recipe      \(mergekitNote)")
         for p in pairing.passedThrough { print("passed through (unpaired): \(p)") }
         for p in pairing.ignored { print("ignored (no VLM counterpart): \(p)") }
         if dryRun {
@@ -154,7 +259,7 @@ struct Merge: ParsableCommand {
         let result = try Fusion.merge(base: base, vlm: vlm, expert: expert, spec: spec, to: output!, options: options) { msg in
             FileHandle.standardError.write(Data("\(msg)\n".utf8))
         }
-        if method.isClosedForm || method == .layerRange {
+        if method.isClosedForm || method == .layerRange || spec.vlWeightGradient != nil || spec.expWeightGradient != nil {
             print("coefficients per layer (λ_V, λ_R):")
             for (l, p) in result.coefficients.layers.enumerated() { print("  layer \(l): \(fmt(p.vl, 5)) \(fmt(p.exp, 5))") }
             print("  other:   \(fmt(result.coefficients.other.vl, 5)) \(fmt(result.coefficients.other.exp, 5))")
