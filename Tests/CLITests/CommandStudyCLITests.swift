@@ -99,6 +99,21 @@ struct CommandStudyCLITests {
         #expect(kept == best)
         for k in kept { _ = try Checkpoint(path: root.appendingPathComponent(k).path) }
 
+        // The best trial as a mergekit config, merged again by `merge --config`: the same tensors.
+        let export = try MergeTuneBinary.run(["study", "export", "tune", "--ledger", "l.sqlite", "--best", "-o", "best.yml"], in: dir)
+        #expect(export.status == 0, "\(export.stderr)")
+        let yaml = try String(contentsOf: dir.appendingPathComponent("best.yml"), encoding: .utf8)
+        #expect(yaml.contains("task_arithmetic"), "\(yaml)")
+        let remerge = try MergeTuneBinary.run(["merge", "--config", "best.yml", "-o", "again"], in: dir)
+        #expect(remerge.status == 0, "\(remerge.stderr)")
+        let remerged = try Checkpoint(path: dir.appendingPathComponent("again").path)
+        let bestName = rows.max { Double($0["value"]!)! < Double($1["value"]!)! }.map { "r\($0["run"]!)-t\($0["number"]!)" }!
+        let trialCheckpoint = try Checkpoint(path: root.appendingPathComponent(bestName).path)
+        #expect(remerged.names == trialCheckpoint.names)
+        for name in remerged.names {
+            #expect(try remerged.tensor(name).floats() == (try trialCheckpoint.tensor(name).floats()), "\(name)")
+        }
+
         // Resuming a finished study measures nothing again.
         let again = try MergeTuneBinary.run(["study", "launch", "tune.toml", "--ledger", "l.sqlite"], in: dir)
         #expect(again.status == 0 && !again.stderr.contains("measuring reference"), "\(again.stderr)")
