@@ -217,3 +217,24 @@ extension CommandObjectiveTests {
         #expect(left.allSatisfy { (try? Checkpoint(path: root.appendingPathComponent($0).path)) == nil && !$0.hasPrefix("r") }, "\(left)")
     }
 }
+
+extension CommandObjectiveTests {
+    /// lm-eval's real layout through a study: each attempt's own output directory, the task's
+    /// metric by its "metric,filter" key.
+    @Test func lmEvalResultsAreReadFromEachTrialsOwnOutputDirectory() throws {
+        let dir = try tempDirectory()
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("EvaluationTests/Fixtures/lm_eval.sh").path
+        let command = "[\"bash\", \"\(fixture)\", \"--model_args\", \"pretrained=org/merge-{trial}\", \"--output_path\", \"{trial_dir}/lm_eval\", \"--acc\", \"{x}\"]"
+        let s = try spec(commandSpec(command: command, score: "score = { source = \"lm-eval\", metrics = { arc = \"arc_easy/acc,none\" } }",
+                                     budget: 3), in: dir)
+        let ledgerPath = dir.appendingPathComponent("l.sqlite").path
+        let (study, _) = try StudyEngine.launch(spec: s, ledgerPath: ledgerPath, options: LaunchOptions())
+        let ledger = try Ledger(path: ledgerPath)
+        for t in try ledger.trials(study: study.id!) {
+            let x = try #require(parseParams(t.params)["x"])
+            #expect(t.state == .complete && t.value == x, "\(t.error ?? "")")
+            #expect(parseParams(t.extras ?? "")["arc"] == x)
+        }
+    }
+}
