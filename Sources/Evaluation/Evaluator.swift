@@ -6,6 +6,22 @@ import Glibc
 import Darwin
 #endif
 
+/// A request to stop running evaluators (the worker got SIGTERM from its supervisor, the
+/// coordinator got SIGINT): each running `Evaluator.run` stops its evaluator's process group —
+/// which is not the caller's group, so a signal to the caller alone would not reach it.
+public final class Cancellation: @unchecked Sendable {
+    /// The process's own: set by the worker's and the coordinator's signal handlers.
+    public static let process = Cancellation()
+    private let lock = NSLock()
+    private var cancelled = false
+    public init() {}
+    public func cancel() { lock.lock(); cancelled = true; lock.unlock() }
+    public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+    /// Seconds between SIGTERM and SIGKILL of a cancelled evaluator: short, so that it is gone
+    /// before the supervisor's own grace period (10 s) kills the worker.
+    public static let grace = 4.0
+}
+
 /// Runs a user's evaluator for one attempt and reads its score (docs/evaluators.md).
 public enum Evaluator {
     public static let stdoutFile = "evaluator.stdout.log"
@@ -22,7 +38,7 @@ public enum Evaluator {
     /// the last `tailBytes` of stderr). Precedence: timeout > output_too_large (stopped while
     /// running) > signal > exit_code (non-zero) > reading the score.
     public static func run(_ command: EvaluatorCommand, score: ScoreSpec, directory: String,
-                           tailBytes: Int = defaultTailBytes) -> AttemptOutcome {
+                           tailBytes: Int = defaultTailBytes, cancellation: Cancellation = .process) -> AttemptOutcome {
         let dir = URL(fileURLWithPath: directory).standardizedFileURL.path
         let host = Posix.hostName
         var isDir: ObjCBool = false
@@ -46,9 +62,18 @@ public enum Evaluator {
                                   exitCode: 127, host: host)
         }
         let limit = command.maxStdoutBytes
+        var cancelledAt: Double?
         let ending = group.wait(timeout: command.timeout, grace: command.grace) { _ in
-            fileSize(stdoutPath) > Int64(limit)
+            if cancellation.isCancelled {
+                // SIGTERM goes out now (returning true); SIGKILL after the short cancellation grace.
+                let now = Posix.monotonic()
+                if let t = cancelledAt, now - t >= Cancellation.grace { kill(-group.pid, SIGKILL) }
+                if cancelledAt == nil { cancelledAt = now }
+                return true
+            }
+            return fileSize(stdoutPath) > Int64(limit)
         }
+        let cancelled = cancelledAt != nil
         var base = AttemptOutcome(exitCode: ending.exitCode, signal: ending.signal, host: host, seconds: ending.seconds)
         func fail(_ reason: FailureReason, _ headline: String) -> AttemptOutcome {
             base.failure = reason
@@ -59,6 +84,9 @@ public enum Evaluator {
             var how = ""
             if let s = ending.signal { how = "; stopped by signal \(s)" } else if let c = ending.exitCode { how = "; then exited with code \(c)" }
             return fail(.timeout, "evaluator ran past its timeout of \(command.timeout.map { "\($0)" } ?? "?") s\(how)")
+        }
+        if ending.stopRequested && cancelled {
+            return fail(.cancelled, "evaluator cancelled (the study was stopped or the attempt's supervisor got SIGTERM)")
         }
         if ending.stopRequested {
             return fail(.outputTooLarge, "evaluator wrote more than \(limit) bytes to stdout (\(stdoutFile)); stopped")

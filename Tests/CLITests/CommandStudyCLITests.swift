@@ -151,3 +151,50 @@ struct CommandStudyCLITests {
         #expect(waitFor(10) { processes(mentioning: dir.path).isEmpty }, "\(processes(mentioning: dir.path))")
     }
 }
+
+extension CommandStudyCLITests {
+    /// The evaluator runs in a process group of its own: stopping the study (local executor:
+    /// `study stop`; in-process: SIGTERM to the coordinator) must still stop it.
+    @Test(arguments: ["local", "inprocess"])
+    func stoppingAStudyStopsItsEvaluators(executor: String) throws {
+        let dir = Scratch.directory("command-stop")
+        let spec = """
+            name = "s"
+            seeds = 1
+            budget = 2
+            [[optimizers]]
+            kind = "random"
+            [[objectives]]
+            kind = "command"
+            command = ["bash", "-c", "echo $$ > {trial_dir}/eval.pid; sleep 120; echo 1"]
+            score = "stdout"
+            bounds = { x = [0, 1] }
+            [executor]
+            kind = "\(executor)"
+            slots = 2
+            \(executor == "inprocess" ? "batch = 2" : "")
+            """
+        try spec.write(to: dir.appendingPathComponent("s.toml"), atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out.log"), err = dir.appendingPathComponent("err.log")
+        let p = try MergeTuneBinary.spawn(["study", "launch", "s.toml", "--ledger", "l.sqlite"], in: dir, stdout: out, stderr: err)
+        func pidFiles() -> [String] {
+            (FileManager.default.enumerator(atPath: dir.appendingPathComponent("l.trials").path)?.allObjects as? [String] ?? [])
+                .filter { $0.hasSuffix("eval.pid") }
+        }
+        #expect(waitFor(30) { pidFiles().count == 2 }, "\(pidFiles()) \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
+        let pids = pidFiles().compactMap { Int32((try? String(contentsOfFile: dir.appendingPathComponent("l.trials/\($0)").path, encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") }
+        #expect(pids.count == 2)
+        if executor == "local" {
+            let stop = try MergeTuneBinary.run(["study", "stop", "s", "--ledger", "l.sqlite"], in: dir)
+            #expect(stop.status == 0, "\(stop.stderr)")
+        } else {
+            kill(p.processIdentifier, SIGTERM)
+        }
+        #expect(waitFor(30) { !p.isRunning }, "the coordinator did not stop")
+        p.waitUntilExit()
+        for pid in pids { #expect(waitFor(10) { kill(pid, 0) != 0 }, "evaluator \(pid) still runs") }
+        let rows = try exportedTrialRows("s", ledger: "l.sqlite", in: dir)
+        #expect(rows.allSatisfy { $0["state"] != "COMPLETE" }, "\(rows)")
+    }
+}
