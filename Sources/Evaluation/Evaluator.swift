@@ -61,6 +61,12 @@ public enum Evaluator {
             return AttemptOutcome(failure: .exitCode, detail: withTail("evaluator: \(error)", stderrPath, tailBytes),
                                   exitCode: 127, host: host)
         }
+        // Under a supervisor (`mergetune trial supervise`), tell it our group: it signals the
+        // group with the worker's, so a timeout, a cancellation or a killed worker never leaves
+        // the evaluator behind. Removed once the group is gone.
+        let attemptDir = ProcessInfo.processInfo.environment[Supervisor.directoryVariable] ?? dir
+        let pidFile = (attemptDir as NSString).appendingPathComponent(AttemptFiles.evaluatorFile)
+        try? AttemptFiles.writeAtomically(Data((Posix.token(pid: group.pid, ticks: Posix.startTicks(group.pid)) + "\n").utf8), to: pidFile)
         let limit = command.maxStdoutBytes
         var cancelledAt: Double?
         let ending = group.wait(timeout: command.timeout, grace: command.grace) { _ in
@@ -73,6 +79,7 @@ public enum Evaluator {
             }
             return fileSize(stdoutPath) > Int64(limit)
         }
+        unlink(pidFile)
         let cancelled = cancelledAt != nil
         var base = AttemptOutcome(exitCode: ending.exitCode, signal: ending.signal, host: host, seconds: ending.seconds)
         func fail(_ reason: FailureReason, _ headline: String) -> AttemptOutcome {

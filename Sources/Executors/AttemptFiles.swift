@@ -19,6 +19,11 @@ public enum AttemptFiles {
     /// "pid/ticks" of the worker (its process group id is the pid), written by the supervisor
     /// right after the spawn, so an executor can kill the group when the supervisor is gone.
     public static let workerFile = "worker.pid"
+    /// "pid/ticks" of a user's evaluator that the worker runs in a process group of its own
+    /// (module Evaluation, docs/evaluators.md), written while it runs. The supervisor signals
+    /// that group along with the worker's, so a timeout, a cancellation or a killed worker
+    /// never leaves the evaluator running.
+    public static let evaluatorFile = "evaluator.pid"
     /// How much of the end of stderr a failure's `detail` keeps.
     public static let stderrTailBytes = 64 * 1024
 

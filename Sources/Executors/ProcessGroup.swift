@@ -48,13 +48,17 @@ package struct ProcessGroup {
     /// interval. Once the child has exited, the rest of its group is SIGKILLed, then the child
     /// is reaped. Its exit is looked at with WNOWAIT first: while it is an unreaped zombie its
     /// pid, and so the group id, cannot be reused, so the group kill cannot hit a stranger.
+    /// `onSignal` runs after each signal sent to the group (SIGTERM, SIGKILL), e.g. to pass
+    /// it on to groups of the child's own.
     package func wait(timeout: Double?, grace: Double, wakeFD: Int32? = nil,
-                      check: (_ timedOut: Bool) -> Bool = { _ in false }) -> Ending {
+                      check: (_ timedOut: Bool) -> Bool = { _ in false },
+                      onSignal: (Int32) -> Void = { _ in }) -> Ending {
         var timedOut = false, stopRequested = false, reapedElsewhere = false
         var killAt: Double?  // monotonic time of the SIGKILL once SIGTERM went out
+        func signalGroup(_ sig: Int32) { kill(-pid, sig); onSignal(sig) }
         func stop() {
             guard killAt == nil else { return }
-            kill(-pid, SIGTERM)
+            signalGroup(SIGTERM)
             killAt = Posix.monotonic() + grace
         }
         // Without a wake-up pipe: poll from 2 ms up to 50 ms, so short children end fast and
@@ -68,7 +72,7 @@ package struct ProcessGroup {
             if r < 0, errno == ECHILD { reapedElsewhere = true; break }
             let now = Posix.monotonic()
             if let timeout, !timedOut, !stopRequested, now - begin >= timeout { timedOut = true; stop() }
-            if let killAt, now >= killAt { kill(-pid, SIGKILL) }
+            if let killAt, now >= killAt { signalGroup(SIGKILL) }
             if check(timedOut) { if !timedOut { stopRequested = true }; stop() }
             var wakeAt = now + (wakeFD == nil ? pollStep : 1.0)  // 1 s: a fallback should a SIGCHLD be missed
             pollStep = min(0.05, pollStep * 2)
@@ -83,7 +87,7 @@ package struct ProcessGroup {
             }
         }
         // Whatever the child left behind in its group goes with it.
-        kill(-pid, SIGKILL)
+        signalGroup(SIGKILL)
         var ending = Ending(timedOut: timedOut, stopRequested: stopRequested, seconds: Posix.monotonic() - begin)
         if reapedElsewhere { return ending }  // neither exitCode nor signal: unknown
         var status: Int32 = 0

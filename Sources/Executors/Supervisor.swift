@@ -94,7 +94,16 @@ public struct Supervisor: Sendable {
         // Our own SIGTERM/SIGINT/SIGHUP (through the self-pipe) stop the worker as a
         // cancellation, unless its timeout came first.
         var cancelled = false
-        let ending = group.wait(timeout: timeout, grace: grace, wakeFD: fds[0]) { timedOut in
+        // A user's evaluator that the worker runs in a group of its own gets the same signals
+        // (AttemptFiles.evaluatorFile), and SIGKILL once the worker has ended.
+        let evaluatorFile = dir.appendingPathComponent(AttemptFiles.evaluatorFile)
+        let passOn: (Int32) -> Void = { sig in
+            guard let text = try? String(contentsOfFile: evaluatorFile, encoding: .utf8),
+                  let (pgid, ticks) = Posix.parseToken(text), pgid > 1, pgid != pid,
+                  Posix.liveness(pgid, ticks: ticks) != .gone else { return }
+            kill(-pgid, sig)
+        }
+        let ending = group.wait(timeout: timeout, grace: grace, wakeFD: fds[0], check: { timedOut in
             var stop = false
             var buffer = [UInt8](repeating: 0, count: 64)
             while true {
@@ -106,7 +115,7 @@ public struct Supervisor: Sendable {
                 }
             }
             return stop
-        }
+        }, onSignal: passOn)
         let exit = AttemptFiles.Exit(exitCode: ending.exitCode, signal: ending.signal, timedOut: ending.timedOut,
                                      cancelled: cancelled, started: started, finished: Posix.now(), host: host, pid: pid)
         try AttemptFiles.writeExit(exit, directory: directory)

@@ -175,6 +175,17 @@ enum Fixture {
         #expect((try? Data(contentsOf: URL(fileURLWithPath: dir + "/stdin.txt")))?.isEmpty == true)
     }
 
+    @Test func theEvaluatorsGroupIsRegisteredWhileItRuns() {
+        // evaluator.pid holds "pid/ticks" of the evaluator (its group) while it runs, for the
+        // supervisor; it is removed once the group is gone.
+        let dir = Scratch.directory("evaluator-pidfile").path
+        // (Written right after the spawn, so the evaluator may start before it exists.)
+        let script = #"for i in $(seq 500); do [ -s evaluator.pid ] && break; sleep 0.01; done; read t < evaluator.pid; echo $(( ${t%%/*} == $$ ))"#
+        let o = Evaluator.run(EvaluatorCommand(argv: ["bash", "-c", script], timeout: 10), score: ScoreSpec(source: .stdout), directory: dir)
+        #expect(o.value == 1, "\(o.detail ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/" + AttemptFiles.evaluatorFile))
+    }
+
     @Test func theScoreIsNeverReadFromStderr() {
         let dir = Scratch.directory("evaluator-stderr").path
         let command = EvaluatorCommand(argv: ["bash", "-c", "echo 0.5 >&2"])
