@@ -29,7 +29,8 @@ public struct MergekitDocument: Sendable, Equatable {
 public enum MergekitConfig {
     /// The key on a model entry that names its role (`vlm` or `expert`); mergekit ignores it.
     public static let roleKey = "mergetune_role"
-    /// The top-level mapping of mergetune's own settings (`seed`); mergekit ignores it.
+    /// The top-level mapping of mergetune's own settings (`seed`; `base_model` for linear,
+    /// whose mergekit config has none); mergekit ignores it.
     public static let mergetuneKey = "mergetune"
     public static let fileName = "mergekit_config.yml"
 
@@ -82,7 +83,20 @@ public enum MergekitConfig {
         func value(_ k: String) -> Node? { top.first { $0.0 == k }?.1 }
 
         var models: [ModelRole: String] = [:]
-        if let b = value("base_model") { models[.base] = try r.modelPath(b, "base_model") }
+        if let b = value("base_model") {
+            // mergekit's linear takes base_model as a third input that needs a weight.
+            guard method != .linear else {
+                throw r.error(r.keyNode(root, "base_model") ?? b, "base_model", "mergekit's linear has no base model (it would need a weight as a third input); give the base for mergetune's tensor pairing as `mergetune: {base_model: PATH}` or --base")
+            }
+            models[.base] = try r.modelPath(b, "base_model")
+        }
+        let section = try value(mergetuneKey).map { try r.mapping($0, mergetuneKey) } ?? []
+        if let b = section.first(where: { $0.0 == "base_model" })?.1 {
+            guard method == .linear else {
+                throw r.error(b, "\(mergetuneKey).base_model", "only for linear (whose mergekit config has no base): use the top-level base_model")
+            }
+            models[.base] = try r.modelPath(b, "\(mergetuneKey).base_model")
+        }
         if let given = roles[.base] {
             if let inFile = models[.base], !samePath(inFile, given) {
                 throw MergekitError("\(file): base_model is \(inFile) but the command line gives \(given)", key: "base_model")
@@ -195,9 +209,9 @@ public enum MergekitConfig {
             default: break
             }
         }
-        if let mt = value(mergetuneKey) {
-            for (k, v) in try r.mapping(mt, mergetuneKey) {
-                guard k == "seed" else { throw r.error(v, "\(mergetuneKey).\(k)", "unknown key (mergetune's section has seed)") }
+        do {
+            for (k, v) in section where k != "base_model" {
+                guard k == "seed" else { throw r.error(v, "\(mergetuneKey).\(k)", "unknown key (mergetune's section has seed and, for linear, base_model)") }
                 guard MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil else {
                     throw r.error(v, "\(mergetuneKey).seed", "\(methodName) has no random mask: seed applies to dare_linear and dare_ties")
                 }
@@ -268,7 +282,11 @@ public enum MergekitConfig {
             }
         }
         var top: [(Node, Node)] = [(Node("merge_method"), Node(name))]
-        if let b = recipe.models[.base] { top.append((Node("base_model"), Node(b))) }
+        var section: [(Node, Node)] = []
+        if let b = recipe.models[.base] {
+            // mergekit's linear would take base_model as a weighted input: mergetune's section keeps it.
+            if recipe.method == .linear { section.append((Node("base_model"), Node(b))) } else { top.append((Node("base_model"), Node(b))) }
+        }
         var entries: [Node] = []
         for (role, key) in [(ModelRole.vlm, RecipeKey.vlWeight), (.expert, RecipeKey.expWeight)] {
             var params: [(Node, Node)] = [(Node("weight"), value(recipe.parameters[key] ?? .number(1)))]
@@ -281,7 +299,8 @@ public enum MergekitConfig {
         if let n = spec.normalize { global.append((Node("normalize"), value(.bool(n)))) }
         if let r = spec.rescale { global.append((Node("rescale"), value(.bool(r == .l1)))) }
         if !global.isEmpty { top.append((Node("parameters"), Node(global))) }
-        if recipe.parameters[RecipeKey.seed] != nil { top.append((Node(mergetuneKey), Node([(Node("seed"), Node(String(Int(spec.seed)), Tag(.int), .plain))]))) }
+        if recipe.parameters[RecipeKey.seed] != nil { section.append((Node("seed"), Node(String(spec.seed), Tag(.int), .plain))) }
+        if !section.isEmpty { top.append((Node(mergetuneKey), Node(section))) }
         let body = try Yams.serialize(node: Node(top), indent: 2)
         return "# mergetune recipe as a mergekit (0.1.5) config; mergekit ignores the mergetune keys.\n" + body
     }

@@ -60,7 +60,7 @@ private func failure(_ yaml: String) -> MergekitError? {
 
     /// `merge` of the gradient configs equals mergekit's merge of the same YAML (fp32) on
     /// every tensor, the embeddings and head included.
-    @Test(arguments: ["ta_gradient", "ties_gradient"])
+    @Test(arguments: ["ta_gradient", "ties_gradient", "linear_gradient"])
     func mergeEqualsMergekit(_ name: String) throws {
         let recipe = try fixtureRecipe("\(name).yml")
         let out = Scratch.path("mergekit-\(name)")
@@ -79,9 +79,9 @@ private func failure(_ yaml: String) -> MergekitError? {
         }
         #expect(layersSeen.count == 5)
         #expect(worst <= 1e-6, "\(name): largest difference \(worst)")
-        // The merge is not trivially equal to a constant-weight one: layer 0 and layer 4 differ in weights.
+        // Each config has a gradient, so its layers differ in weights.
         let spec = try recipe.spec()
-        #expect(spec.vlWeightGradient != nil)
+        #expect(spec.vlWeightGradient != nil || spec.expWeightGradient != nil)
     }
 }
 
@@ -107,6 +107,14 @@ private func failure(_ yaml: String) -> MergekitError? {
         // A path that is none of the models, a base that conflicts.
         #expect(throws: MergekitError.self) { try MergekitConfig.parse(yaml: yaml, roles: [.expert: "other"]) }
         #expect(throws: MergekitError.self) { try MergekitConfig.parse(yaml: yaml, roles: [.base: "/elsewhere"]) }
+    }
+
+    @Test func linearBaseFromMergetuneSection() throws {
+        let r = try MergekitConfig.parse(yaml: try text("linear_gradient.yml"))
+        #expect(r.models == [.base: "base", .vlm: "vlm", .expert: "expert"])
+        #expect(r.parameters == [RecipeKey.vlWeight: .number(0.3), RecipeKey.expWeight: .list([0.7, 0.2])])
+        let yaml = try MergekitConfig.render(r)
+        #expect(!yaml.contains("\nbase_model:") && yaml.contains("mergetune:\n  base_model: base"), "\(yaml)")
     }
 
     @Test func tiesGradientConfig() throws {
@@ -145,6 +153,8 @@ private func failure(_ yaml: String) -> MergekitError? {
              "density", "(0, 1]"),
             ("merge_method: task_arithmetic\nbase_model: b\n" + "models:\n  - model: v\n    parameters: {weight: 1}\n  - model: e\n    parameters: {weight: 1}\nmergetune: {seed: 3}\n",
              "mergetune.seed", "no random mask"),
+            ("merge_method: linear\nbase_model: b\nmodels:\n  - model: v\n    parameters: {weight: 1}\n  - model: e\n    parameters: {weight: 1}\n",
+             "base_model", "linear has no base model"),
         ]
         for (yaml, key, words) in cases {
             guard let e = failure(yaml) else { Issue.record("accepted: \(key)\n\(yaml)"); continue }
