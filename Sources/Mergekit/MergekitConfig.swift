@@ -305,6 +305,37 @@ public enum MergekitConfig {
         return "# mergetune recipe as a mergekit (0.1.5) config; mergekit ignores the mergetune keys.\n" + body
     }
 
+    /// A closed-form or layer_range merge as the task_arithmetic config with its resolved
+    /// per-layer coefficients as gradients, when that config reproduces them exactly: one pair
+    /// per layer (not per tensor), the other group (embeddings, final norm, head) equal to
+    /// layer 0's (mergekit gives those tensors the first anchor), and mergekit's interpolation
+    /// of the L anchors at t = i/(L − 1) giving back each layer's value bit for bit. Constant
+    /// coefficients (metagpt and nan at model granularity) become scalars. Otherwise it
+    /// throws, saying which condition fails.
+    public static func render(_ recipe: MergeRecipe, resolved c: Coefficients) throws -> String {
+        guard recipe.method.isClosedForm || recipe.method == .layerRange else { return try render(recipe) }
+        let m = recipe.method.rawValue
+        guard c.perTensor.isEmpty else {
+            throw MergekitError("\(m) at tensor granularity has one coefficient pair per tensor: a mergekit gradient has one value per layer")
+        }
+        guard let first = c.layers.first else { throw MergekitError("\(m): no decoder layers") }
+        guard c.other == first else {
+            throw MergekitError("\(m): the embeddings, final norm and head have (λ_V, λ_R) = (\(c.other.vl), \(c.other.exp)) but layer 0 has (\(first.vl), \(first.exp)); mergekit gives those tensors the gradient's first value, so no config reproduces this merge exactly")
+        }
+        let L = c.layers.count
+        func value(_ xs: [Double], _ name: String) throws -> RecipeValue {
+            if xs.allSatisfy({ $0 == xs[0] }) { return .number(xs[0]) }
+            for i in 0..<L where mergekitGradient(xs, layer: i, layers: L).bitPattern != xs[i].bitPattern {
+                throw MergekitError("\(m): mergekit's interpolation of \(L) \(name) anchors at layer \(i) gives \(mergekitGradient(xs, layer: i, layers: L)), not \(xs[i]) (t·(L−1) rounds below \(i)); no config reproduces this merge exactly")
+            }
+            return .list(xs)
+        }
+        let ta = MergeRecipe(method: .taskArithmetic, models: recipe.models,
+                             parameters: [RecipeKey.vlWeight: try value(c.layers.map(\.vl), "λ_V"),
+                                          RecipeKey.expWeight: try value(c.layers.map(\.exp), "λ_R")])
+        return "# \(m) resolved on these checkpoints: its per-layer coefficients as task_arithmetic weights.\n" + (try render(ta))
+    }
+
     /// Shortest round-trip decimal with a '.' in the mantissa, so PyYAML (YAML 1.1) reads a float.
     static func yamlNumber(_ x: Double) -> String {
         var s = "\(x)"

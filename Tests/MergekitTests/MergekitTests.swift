@@ -228,4 +228,45 @@ private func failure(_ yaml: String) -> MergekitError? {
             }
         }
     }
+
+    /// Closed forms and layer_range render as task_arithmetic with their resolved coefficients
+    /// only where mergekit reproduces them exactly.
+    @Test func resolvedCoefficients() throws {
+        let models: [ModelRole: String] = [.base: "b", .vlm: "v", .expert: "e"]
+        // Model granularity: one pair everywhere, scalars.
+        let constant = Coefficients.constant(CoefficientPair(0.4, 0.6), layers: 5)
+        let mg = try MergekitConfig.parse(yaml: try MergekitConfig.render(MergeRecipe(method: .metagpt, models: models), resolved: constant))
+        #expect(mg == MergeRecipe(method: .taskArithmetic, models: models, parameters: [RecipeKey.vlWeight: .number(0.4), RecipeKey.expWeight: .number(0.6)]))
+        // layer_range 2-3 of 5 (layer 0 outside, like the other group): an exact gradient.
+        let lr = MergeRecipe(method: .layerRange, models: models, parameters: [RecipeKey.layerStart: .number(2), RecipeKey.layerEnd: .number(3), RecipeKey.alpha: .number(0.9)])
+        let c = try ClosedForm.coefficients(for: try lr.spec(), layerCount: 5, stats: nil)
+        let back = try MergekitConfig.parse(yaml: try MergekitConfig.render(lr, resolved: c))
+        #expect(back.parameters[RecipeKey.expWeight] == .list([0, 0, 0.9, 0.9, 0]))
+        #expect(try ClosedForm.coefficients(for: try back.spec(), layerCount: 5, stats: nil) == Coefficients(layers: c.layers, other: c.other))
+        // Refused: the other group differs from layer 0; per tensor; an inexact interpolation (L = 50).
+        let frank = Coefficients(layers: [CoefficientPair(0.3, 0.7), CoefficientPair(0.5, 0.5)], other: CoefficientPair(0.45, 0.55))
+        #expect(throws: MergekitError.self) { try MergekitConfig.render(MergeRecipe(method: .frank, models: models), resolved: frank) }
+        var perTensor = constant
+        perTensor.perTensor["model.layers.0.mlp.up_proj.weight"] = CoefficientPair(0.1, 0.9)
+        #expect(throws: MergekitError.self) { try MergekitConfig.render(MergeRecipe(method: .nan, models: models), resolved: perTensor) }
+        let lr50 = MergeRecipe(method: .layerRange, models: models, parameters: [RecipeKey.layerStart: .number(1), RecipeKey.layerEnd: .number(1)])
+        let c50 = try ClosedForm.coefficients(for: try lr50.spec(), layerCount: 50, stats: nil)
+        do { _ = try MergekitConfig.render(lr50, resolved: c50); Issue.record("inexact gradient rendered") } catch let e as MergekitError {
+            #expect(e.message.contains("at layer 1 gives 0.9999999999999999"), "\(e)")
+        }
+    }
+
+    /// A metagpt merge of the 5-layer triple and the merge of its resolved config are the same tensors.
+    @Test func resolvedConfigMergesToTheSameTensors() throws {
+        let models: [ModelRole: String] = [.base: fixture("base"), .vlm: fixture("vlm"), .expert: fixture("expert")]
+        let recipe = MergeRecipe(method: .metagpt, models: models)
+        let open = { (r: ModelRole) in try Checkpoint(path: models[r]!) }
+        let a = Scratch.path("resolved-a"), b = Scratch.path("resolved-b")
+        let result = try merge(base: open(.base), vlm: open(.vlm), expert: open(.expert), spec: try recipe.spec(), to: a, options: MergeOptions(threads: 1))
+        let ta = try MergekitConfig.parse(yaml: try MergekitConfig.render(recipe, resolved: result.coefficients))
+        #expect(ta.method == .taskArithmetic)
+        _ = try merge(base: open(.base), vlm: open(.vlm), expert: open(.expert), spec: try ta.spec(), to: b, options: MergeOptions(threads: 1))
+        let x = try Checkpoint(path: a), y = try Checkpoint(path: b)
+        for n in x.names { #expect(try x.tensor(n).floats() == y.tensor(n).floats(), "\(n)") }
+    }
 }
