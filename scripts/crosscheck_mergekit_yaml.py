@@ -3,7 +3,7 @@
 
 Generates a tiny fp32 LLaMA-layout triple with 5 decoder layers (so gradients interpolate
 between anchors), runs mergekit 0.1.5 on the YAML configs in Tests/MergekitTests/Fixtures
-(ta_gradient.yml, ties_gradient.yml) from that folder, and writes the triple and mergekit's
+(ta_gradient.yml, ties_gradient.yml, linear_gradient.yml) from that folder, and writes the triple and mergekit's
 outputs there (mergekit_<name>.safetensors); MergekitTests compares mergetune's merge of the
 same YAML with them. It also records mergekit's own gradient values (config.evaluate_setting
 at t = i/(L-1)) in gradients.json, and checks that mergekit loads every config there,
@@ -44,7 +44,7 @@ def main():
     from mergekit.config import MergeConfiguration, evaluate_setting
     from mergekit.merge import MergeOptions, run_merge
     os.chdir(FIXTURES)  # the configs name the models by relative paths
-    for name in ("ta_gradient", "ties_gradient"):
+    for name in ("ta_gradient", "ties_gradient", "linear_gradient"):
         with open(f"{name}.yml") as f:
             cfg = MergeConfiguration.model_validate(yaml.safe_load(f))
         out = tempfile.mkdtemp(prefix="mergetune-mk-")

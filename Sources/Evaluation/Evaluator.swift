@@ -69,7 +69,7 @@ public enum Evaluator {
         try? AttemptFiles.writeAtomically(Data((Posix.token(pid: group.pid, ticks: Posix.startTicks(group.pid)) + "\n").utf8), to: pidFile)
         let limit = command.maxStdoutBytes
         var cancelledAt: Double?
-        let ending = group.wait(timeout: command.timeout, grace: command.grace) { _ in
+        let ending = group.wait(timeout: command.timeout, grace: command.grace, check: { _ in
             if cancellation.isCancelled {
                 // SIGTERM goes out now (returning true); SIGKILL after the short cancellation grace.
                 let now = Posix.monotonic()
@@ -78,7 +78,7 @@ public enum Evaluator {
                 return true
             }
             return fileSize(stdoutPath) > Int64(limit)
-        }
+        })
         unlink(pidFile)
         let cancelled = cancelledAt != nil
         var base = AttemptOutcome(exitCode: ending.exitCode, signal: ending.signal, host: host, seconds: ending.seconds)

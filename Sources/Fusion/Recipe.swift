@@ -237,7 +237,7 @@ public struct MergeRecipe: Codable, Sendable, Equatable {
     /// JSON (sorted keys), as recorded in a checkpoint's provenance.
     public func json() -> String {
         let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? e.encode(self), let s = String(data: data, encoding: .utf8) else { return "{}" }
         return s
     }

@@ -29,7 +29,8 @@ public struct MergekitDocument: Sendable, Equatable {
 public enum MergekitConfig {
     /// The key on a model entry that names its role (`vlm` or `expert`); mergekit ignores it.
     public static let roleKey = "mergetune_role"
-    /// The top-level mapping of mergetune's own settings (`seed`); mergekit ignores it.
+    /// The top-level mapping of mergetune's own settings (`seed`; `base_model` for linear,
+    /// whose mergekit config has none); mergekit ignores it.
     public static let mergetuneKey = "mergetune"
     public static let fileName = "mergekit_config.yml"
 
@@ -82,7 +83,20 @@ public enum MergekitConfig {
         func value(_ k: String) -> Node? { top.first { $0.0 == k }?.1 }
 
         var models: [ModelRole: String] = [:]
-        if let b = value("base_model") { models[.base] = try r.modelPath(b, "base_model") }
+        if let b = value("base_model") {
+            // mergekit's linear takes base_model as a third input that needs a weight.
+            guard method != .linear else {
+                throw r.error(r.keyNode(root, "base_model") ?? b, "base_model", "mergekit's linear has no base model (it would need a weight as a third input); give the base for mergetune's tensor pairing as `mergetune: {base_model: PATH}` or --base")
+            }
+            models[.base] = try r.modelPath(b, "base_model")
+        }
+        let section = try value(mergetuneKey).map { try r.mapping($0, mergetuneKey) } ?? []
+        if let b = section.first(where: { $0.0 == "base_model" })?.1 {
+            guard method == .linear else {
+                throw r.error(b, "\(mergetuneKey).base_model", "only for linear (whose mergekit config has no base): use the top-level base_model")
+            }
+            models[.base] = try r.modelPath(b, "\(mergetuneKey).base_model")
+        }
         if let given = roles[.base] {
             if let inFile = models[.base], !samePath(inFile, given) {
                 throw MergekitError("\(file): base_model is \(inFile) but the command line gives \(given)", key: "base_model")
@@ -195,9 +209,9 @@ public enum MergekitConfig {
             default: break
             }
         }
-        if let mt = value(mergetuneKey) {
-            for (k, v) in try r.mapping(mt, mergetuneKey) {
-                guard k == "seed" else { throw r.error(v, "\(mergetuneKey).\(k)", "unknown key (mergetune's section has seed)") }
+        do {
+            for (k, v) in section where k != "base_model" {
+                guard k == "seed" else { throw r.error(v, "\(mergetuneKey).\(k)", "unknown key (mergetune's section has seed and, for linear, base_model)") }
                 guard MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil else {
                     throw r.error(v, "\(mergetuneKey).seed", "\(methodName) has no random mask: seed applies to dare_linear and dare_ties")
                 }
@@ -268,7 +282,11 @@ public enum MergekitConfig {
             }
         }
         var top: [(Node, Node)] = [(Node("merge_method"), Node(name))]
-        if let b = recipe.models[.base] { top.append((Node("base_model"), Node(b))) }
+        var section: [(Node, Node)] = []
+        if let b = recipe.models[.base] {
+            // mergekit's linear would take base_model as a weighted input: mergetune's section keeps it.
+            if recipe.method == .linear { section.append((Node("base_model"), Node(b))) } else { top.append((Node("base_model"), Node(b))) }
+        }
         var entries: [Node] = []
         for (role, key) in [(ModelRole.vlm, RecipeKey.vlWeight), (.expert, RecipeKey.expWeight)] {
             var params: [(Node, Node)] = [(Node("weight"), value(recipe.parameters[key] ?? .number(1)))]
@@ -281,9 +299,41 @@ public enum MergekitConfig {
         if let n = spec.normalize { global.append((Node("normalize"), value(.bool(n)))) }
         if let r = spec.rescale { global.append((Node("rescale"), value(.bool(r == .l1)))) }
         if !global.isEmpty { top.append((Node("parameters"), Node(global))) }
-        if recipe.parameters[RecipeKey.seed] != nil { top.append((Node(mergetuneKey), Node([(Node("seed"), Node(String(Int(spec.seed)), Tag(.int), .plain))]))) }
+        if recipe.parameters[RecipeKey.seed] != nil { section.append((Node("seed"), Node(String(spec.seed), Tag(.int), .plain))) }
+        if !section.isEmpty { top.append((Node(mergetuneKey), Node(section))) }
         let body = try Yams.serialize(node: Node(top), indent: 2)
         return "# mergetune recipe as a mergekit (0.1.5) config; mergekit ignores the mergetune keys.\n" + body
+    }
+
+    /// A closed-form or layer_range merge as the task_arithmetic config with its resolved
+    /// per-layer coefficients as gradients, when that config reproduces them exactly: one pair
+    /// per layer (not per tensor), the other group (embeddings, final norm, head) equal to
+    /// layer 0's (mergekit gives those tensors the first anchor), and mergekit's interpolation
+    /// of the L anchors at t = i/(L − 1) giving back each layer's value bit for bit. Constant
+    /// coefficients (metagpt and nan at model granularity) become scalars. Otherwise it
+    /// throws, saying which condition fails.
+    public static func render(_ recipe: MergeRecipe, resolved c: Coefficients) throws -> String {
+        guard recipe.method.isClosedForm || recipe.method == .layerRange else { return try render(recipe) }
+        let m = recipe.method.rawValue
+        guard c.perTensor.isEmpty else {
+            throw MergekitError("\(m) at tensor granularity has one coefficient pair per tensor: a mergekit gradient has one value per layer")
+        }
+        guard let first = c.layers.first else { throw MergekitError("\(m): no decoder layers") }
+        guard c.other == first else {
+            throw MergekitError("\(m): the embeddings, final norm and head have (λ_V, λ_R) = (\(c.other.vl), \(c.other.exp)) but layer 0 has (\(first.vl), \(first.exp)); mergekit gives those tensors the gradient's first value, so no config reproduces this merge exactly")
+        }
+        let L = c.layers.count
+        func value(_ xs: [Double], _ name: String) throws -> RecipeValue {
+            if xs.allSatisfy({ $0 == xs[0] }) { return .number(xs[0]) }
+            for i in 0..<L where mergekitGradient(xs, layer: i, layers: L).bitPattern != xs[i].bitPattern {
+                throw MergekitError("\(m): mergekit's interpolation of \(L) \(name) anchors at layer \(i) gives \(mergekitGradient(xs, layer: i, layers: L)), not \(xs[i]) (t·(L−1) rounds below \(i)); no config reproduces this merge exactly")
+            }
+            return .list(xs)
+        }
+        let ta = MergeRecipe(method: .taskArithmetic, models: recipe.models,
+                             parameters: [RecipeKey.vlWeight: try value(c.layers.map(\.vl), "λ_V"),
+                                          RecipeKey.expWeight: try value(c.layers.map(\.exp), "λ_R")])
+        return "# \(m) resolved on these checkpoints: its per-layer coefficients as task_arithmetic weights.\n" + (try render(ta))
     }
 
     /// Shortest round-trip decimal with a '.' in the mantissa, so PyYAML (YAML 1.1) reads a float.

@@ -21,7 +21,8 @@ public enum OutputSafety {
 
     /// File kinds a checkpoint folder holds besides the files its manifest lists.
     static let checkpointSuffixes = [".safetensors", ".json", ".jinja", ".tiktoken", ".model"]
-    static let checkpointNames: Set<String> = ["merges.txt", "vocab.txt", "added_tokens.txt"]
+    /// (mergekit_config.yml: a merge's recipe, written after a closed-form merge resolved it.)
+    static let checkpointNames: Set<String> = ["merges.txt", "vocab.txt", "added_tokens.txt", "mergekit_config.yml"]
 
     /// The canonical path (symlinks resolved) of an existing path; for a missing one, its
     /// parent's canonical path plus its name (nil when the parent is missing too).

@@ -259,6 +259,14 @@ struct Merge: ParsableCommand {
         let result = try Fusion.merge(base: base, vlm: vlm, expert: expert, spec: spec, to: output!, options: options) { msg in
             FileHandle.standardError.write(Data("\(msg)\n".utf8))
         }
+        if options.extraFiles.isEmpty && (method.isClosedForm || method == .layerRange) {
+            // The coefficients are known now: write them as a config when mergekit reproduces them exactly.
+            do {
+                let yaml = try MergekitConfig.render(recipe, resolved: result.coefficients)
+                try yaml.write(toFile: (result.output as NSString).appendingPathComponent(MergekitConfig.fileName), atomically: true, encoding: .utf8)
+                print("recipe      \(MergekitConfig.fileName) written with the resolved coefficients (task_arithmetic with per-layer weights)")
+            } catch { print("recipe      no \(MergekitConfig.fileName) with the resolved coefficients either: \(error)") }
+        }
         if method.isClosedForm || method == .layerRange || spec.vlWeightGradient != nil || spec.expWeightGradient != nil {
             print("coefficients per layer (λ_V, λ_R):")
             for (l, p) in result.coefficients.layers.enumerated() { print("  layer \(l): \(fmt(p.vl, 5)) \(fmt(p.exp, 5))") }

@@ -57,16 +57,32 @@ struct TestbedEval: ParsableCommand {
     var scenario: Scenario
     @Option(help: "task_arithmetic, ties, dare_ties, dare_linear, linear, frank, metagpt, nan.")
     var method: MergeMethod = .taskArithmetic
-    @Option(name: .customLong("vl-weight"), help: "λ_V.") var vlWeightArgument = DecimalArgument(1)
-    @Option(name: .customLong("exp-weight"), help: "λ_R.") var expWeightArgument = DecimalArgument(1)
-    @Option(name: .customLong("density"), help: "Fraction kept by TIES/DARE.") var densityArgument = DecimalArgument(1)
-    var vlWeight: Double { vlWeightArgument.value }
-    var expWeight: Double { expWeightArgument.value }
-    var density: Double { densityArgument.value }
-    @Option(help: "Seed of DARE's mask.") var seed: UInt64 = 0
+    @Option(name: .customLong("vl-weight"), help: "λ_V (default 1).") var vlWeightArgument: DecimalArgument?
+    @Option(name: .customLong("exp-weight"), help: "λ_R (default 1).") var expWeightArgument: DecimalArgument?
+    @Option(name: .customLong("density"), help: "Fraction kept by TIES/DARE (default 1).") var densityArgument: DecimalArgument?
+    @Option(help: "Seed of DARE's mask (default 0).") var seed: UInt64?
     @OptionGroup var closed: ClosedFormOptions
     @Option(help: ArgumentHelp("Score a merged VLM written to disk (e.g. by `mergetune merge` of the family's files) instead of merging in memory; the last line is a JSON object with `score` and the sub-scores.", valueName: "DIR"))
     var checkpoint: String?
+
+    /// The merge as a recipe: only the options given, checked against the method's parameters.
+    var recipe: MergeRecipe {
+        var p: [String: RecipeValue] = [:]
+        if let v = vlWeightArgument { p[RecipeKey.vlWeight] = .number(v.value) }
+        if let v = expWeightArgument { p[RecipeKey.expWeight] = .number(v.value) }
+        if let v = densityArgument { p[RecipeKey.density] = .number(v.value) }
+        if let seed { p[RecipeKey.seed] = .number(Double(seed)) }
+        if let a = closed.attention { p[RecipeKey.attention] = .string(a) }
+        if let d = closed.decay { p[RecipeKey.decay] = .number(d) }
+        if method == .frank { p[RecipeKey.schedule] = .string(closed.schedule.rawValue) }
+        if let g = closed.granularity { p[RecipeKey.granularity] = .string(g.rawValue) }
+        return MergeRecipe(method: method, parameters: p)
+    }
+
+    func validate() throws {
+        if method == .layerRange { throw ValidationError("testbed eval does not take layer_range") }
+        do { try recipe.check() } catch let e as RecipeError { throw ValidationError(Merge.optionMessage(e, method: method)) }
+    }
 
     func run() throws {
         let evaluator = try TestbedEvaluator(directory: try options.directory(), scenario: scenario, split: options.split,
@@ -85,8 +101,8 @@ struct TestbedEval: ParsableCommand {
             print(String(decoding: try encoder.encode(line), as: UTF8.self))
             return
         }
-        let spec = MergeSpec(method: method, vlWeight: vlWeight, expWeight: expWeight, density: density, seed: seed,
-                             prior: try closed.prior(), schedule: closed.schedule, granularity: closed.granularity)
+        let spec: MergeSpec
+        do { spec = try recipe.spec() } catch let e as RecipeError { throw ValidationFailure(message: Merge.optionMessage(e, method: method)) }
         let start = Date()
         let score = try evaluator.evaluate(spec: spec)
         if method.isClosedForm {

@@ -92,12 +92,22 @@ final class MergeConfigCLITests: XCTestCase {
         let s = try run(["merge"] + triple + ["--method", "ties", "--seed", "3", "-o", tmp("x")])
         XCTAssertEqual(s.code, 2)
         XCTAssertTrue(s.err.contains("--seed does not apply to ties"), s.err)
+        // metagpt (one pair for the model) is written with its resolved coefficients; frank's
+        // per-layer pairs differ from the embeddings' pair, which mergekit cannot express.
         let out = tmp("metagpt")
         let m = try run(["merge"] + triple + ["--method", "metagpt", "-o", out])
         XCTAssertEqual(m.code, 0, m.err)
         XCTAssertTrue(m.out.contains("no mergekit_config.yml: metagpt cannot be written as a mergekit config"), m.out)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/mergekit_config.yml"))
+        XCTAssertTrue(m.out.contains("mergekit_config.yml written with the resolved coefficients"), m.out)
+        let yml = try String(contentsOfFile: out + "/mergekit_config.yml", encoding: .utf8)
+        XCTAssertTrue(yml.hasPrefix("# metagpt resolved") && yml.contains("merge_method: task_arithmetic"), yml)
         let i = try run(["inspect", "--header-only", out])
         XCTAssertTrue(i.out.contains(#"mergetune.recipe = {"method":"metagpt""#), i.out)
+        XCTAssertEqual(try run(["merge"] + triple + ["--method", "metagpt", "--force", "-o", out]).code, 0, "--force replaces it")
+        let fout = tmp("frank")
+        let f = try run(["merge"] + triple + ["--method", "frank", "-o", fout])
+        XCTAssertEqual(f.code, 0, f.err)
+        XCTAssertTrue(f.out.contains("no mergekit_config.yml with the resolved coefficients either"), f.out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fout + "/mergekit_config.yml"))
     }
 }

@@ -153,7 +153,7 @@ final class RecipeConformanceTests: XCTestCase {
         }
         // The JSON is an object keyed by role and parameter name.
         let json = MergeRecipe(method: .ties, models: [.vlm: "/v"], parameters: ["density": .number(0.5), "normalize": .bool(true)]).json()
-        XCTAssertEqual(json, #"{"method":"ties","models":{"vlm":"\/v"},"parameters":{"density":0.5,"normalize":true}}"#)
+        XCTAssertEqual(json, #"{"method":"ties","models":{"vlm":"/v"},"parameters":{"density":0.5,"normalize":true}}"#)
     }
 
     /// Searching: the searched names are exactly the searchable ones not fixed.

@@ -60,7 +60,7 @@ private func failure(_ yaml: String) -> MergekitError? {
 
     /// `merge` of the gradient configs equals mergekit's merge of the same YAML (fp32) on
     /// every tensor, the embeddings and head included.
-    @Test(arguments: ["ta_gradient", "ties_gradient"])
+    @Test(arguments: ["ta_gradient", "ties_gradient", "linear_gradient"])
     func mergeEqualsMergekit(_ name: String) throws {
         let recipe = try fixtureRecipe("\(name).yml")
         let out = Scratch.path("mergekit-\(name)")
@@ -79,9 +79,9 @@ private func failure(_ yaml: String) -> MergekitError? {
         }
         #expect(layersSeen.count == 5)
         #expect(worst <= 1e-6, "\(name): largest difference \(worst)")
-        // The merge is not trivially equal to a constant-weight one: layer 0 and layer 4 differ in weights.
+        // Each config has a gradient, so its layers differ in weights.
         let spec = try recipe.spec()
-        #expect(spec.vlWeightGradient != nil)
+        #expect(spec.vlWeightGradient != nil || spec.expWeightGradient != nil)
     }
 }
 
@@ -107,6 +107,14 @@ private func failure(_ yaml: String) -> MergekitError? {
         // A path that is none of the models, a base that conflicts.
         #expect(throws: MergekitError.self) { try MergekitConfig.parse(yaml: yaml, roles: [.expert: "other"]) }
         #expect(throws: MergekitError.self) { try MergekitConfig.parse(yaml: yaml, roles: [.base: "/elsewhere"]) }
+    }
+
+    @Test func linearBaseFromMergetuneSection() throws {
+        let r = try MergekitConfig.parse(yaml: try text("linear_gradient.yml"))
+        #expect(r.models == [.base: "base", .vlm: "vlm", .expert: "expert"])
+        #expect(r.parameters == [RecipeKey.vlWeight: .number(0.3), RecipeKey.expWeight: .list([0.7, 0.2])])
+        let yaml = try MergekitConfig.render(r)
+        #expect(!yaml.contains("\nbase_model:") && yaml.contains("mergetune:\n  base_model: base"), "\(yaml)")
     }
 
     @Test func tiesGradientConfig() throws {
@@ -145,6 +153,8 @@ private func failure(_ yaml: String) -> MergekitError? {
              "density", "(0, 1]"),
             ("merge_method: task_arithmetic\nbase_model: b\n" + "models:\n  - model: v\n    parameters: {weight: 1}\n  - model: e\n    parameters: {weight: 1}\nmergetune: {seed: 3}\n",
              "mergetune.seed", "no random mask"),
+            ("merge_method: linear\nbase_model: b\nmodels:\n  - model: v\n    parameters: {weight: 1}\n  - model: e\n    parameters: {weight: 1}\n",
+             "base_model", "linear has no base model"),
         ]
         for (yaml, key, words) in cases {
             guard let e = failure(yaml) else { Issue.record("accepted: \(key)\n\(yaml)"); continue }
@@ -217,5 +227,46 @@ private func failure(_ yaml: String) -> MergekitError? {
                 #expect(e.key == key, "\(e)")
             }
         }
+    }
+
+    /// Closed forms and layer_range render as task_arithmetic with their resolved coefficients
+    /// only where mergekit reproduces them exactly.
+    @Test func resolvedCoefficients() throws {
+        let models: [ModelRole: String] = [.base: "b", .vlm: "v", .expert: "e"]
+        // Model granularity: one pair everywhere, scalars.
+        let constant = Coefficients.constant(CoefficientPair(0.4, 0.6), layers: 5)
+        let mg = try MergekitConfig.parse(yaml: try MergekitConfig.render(MergeRecipe(method: .metagpt, models: models), resolved: constant))
+        #expect(mg == MergeRecipe(method: .taskArithmetic, models: models, parameters: [RecipeKey.vlWeight: .number(0.4), RecipeKey.expWeight: .number(0.6)]))
+        // layer_range 2-3 of 5 (layer 0 outside, like the other group): an exact gradient.
+        let lr = MergeRecipe(method: .layerRange, models: models, parameters: [RecipeKey.layerStart: .number(2), RecipeKey.layerEnd: .number(3), RecipeKey.alpha: .number(0.9)])
+        let c = try ClosedForm.coefficients(for: try lr.spec(), layerCount: 5, stats: nil)
+        let back = try MergekitConfig.parse(yaml: try MergekitConfig.render(lr, resolved: c))
+        #expect(back.parameters[RecipeKey.expWeight] == .list([0, 0, 0.9, 0.9, 0]))
+        #expect(try ClosedForm.coefficients(for: try back.spec(), layerCount: 5, stats: nil) == Coefficients(layers: c.layers, other: c.other))
+        // Refused: the other group differs from layer 0; per tensor; an inexact interpolation (L = 50).
+        let frank = Coefficients(layers: [CoefficientPair(0.3, 0.7), CoefficientPair(0.5, 0.5)], other: CoefficientPair(0.45, 0.55))
+        #expect(throws: MergekitError.self) { try MergekitConfig.render(MergeRecipe(method: .frank, models: models), resolved: frank) }
+        var perTensor = constant
+        perTensor.perTensor["model.layers.0.mlp.up_proj.weight"] = CoefficientPair(0.1, 0.9)
+        #expect(throws: MergekitError.self) { try MergekitConfig.render(MergeRecipe(method: .nan, models: models), resolved: perTensor) }
+        let lr50 = MergeRecipe(method: .layerRange, models: models, parameters: [RecipeKey.layerStart: .number(1), RecipeKey.layerEnd: .number(1)])
+        let c50 = try ClosedForm.coefficients(for: try lr50.spec(), layerCount: 50, stats: nil)
+        do { _ = try MergekitConfig.render(lr50, resolved: c50); Issue.record("inexact gradient rendered") } catch let e as MergekitError {
+            #expect(e.message.contains("at layer 1 gives 0.9999999999999999"), "\(e)")
+        }
+    }
+
+    /// A metagpt merge of the 5-layer triple and the merge of its resolved config are the same tensors.
+    @Test func resolvedConfigMergesToTheSameTensors() throws {
+        let models: [ModelRole: String] = [.base: fixture("base"), .vlm: fixture("vlm"), .expert: fixture("expert")]
+        let recipe = MergeRecipe(method: .metagpt, models: models)
+        let open = { (r: ModelRole) in try Checkpoint(path: models[r]!) }
+        let a = Scratch.path("resolved-a"), b = Scratch.path("resolved-b")
+        let result = try merge(base: open(.base), vlm: open(.vlm), expert: open(.expert), spec: try recipe.spec(), to: a, options: MergeOptions(threads: 1))
+        let ta = try MergekitConfig.parse(yaml: try MergekitConfig.render(recipe, resolved: result.coefficients))
+        #expect(ta.method == .taskArithmetic)
+        _ = try merge(base: open(.base), vlm: open(.vlm), expert: open(.expert), spec: try ta.spec(), to: b, options: MergeOptions(threads: 1))
+        let x = try Checkpoint(path: a), y = try Checkpoint(path: b)
+        for n in x.names { #expect(try x.tensor(n).floats() == y.tensor(n).floats(), "\(n)") }
     }
 }
