@@ -1,6 +1,7 @@
 import Foundation
 import Executors
 import Ledger
+import Evaluation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,6 +19,8 @@ public enum SignalStop {
             source.setEventHandler {
                 if stop.requested == .cancel && kind == .cancel { exit(128 + sig) }
                 stop.request(kind, signal: sig)
+                // In-process command evaluations run in process groups of their own: stop them too.
+                if kind == .cancel { Cancellation.process.cancel() }
                 let what = kind == .cancel ? "cancelling running trials" : "letting running trials finish"
                 FileHandle.standardError.write(Data("\nsignal \(sig): stopping the study (\(what))\n".utf8))
             }
