@@ -41,6 +41,14 @@ func evaluatedAttemptDirectories(_ trialRoot: URL) -> [String] {
     return out.sorted()
 }
 
+/// Attempts started under a trial root (each leaves its supervisor's `worker.pid`).
+func workerFiles(_ trialRoot: URL) -> Int {
+    guard let e = FileManager.default.enumerator(atPath: trialRoot.path) else { return 0 }
+    var n = 0
+    while let path = e.nextObject() as? String { if path.hasSuffix("/worker.pid") { n += 1 } }
+    return n
+}
+
 /// Processes whose command line mentions `needle` (left-over supervisors or workers).
 func processes(mentioning needle: String) -> [Int32] {
     let me = getpid()
@@ -80,9 +88,13 @@ struct CoordinatorCLITests {
         var reattached = 0
         for attempt in 0..<4 {
             let err = dir.appendingPathComponent("err\(attempt).txt")
+            // Kill while jobs run: once this coordinator has started an attempt of its own (on a
+            // loaded machine a fixed delay can land before the study is even created), then later.
+            let started = workerFiles(dir.appendingPathComponent("l.trials"))
             let p = try MergeTuneBinary.spawn(["study", "launch", "local.toml", "--ledger", "l.sqlite"], in: dir,
                                               stdout: dir.appendingPathComponent("out\(attempt).txt"), stderr: err)
-            let wait = Double.random(in: 0.4...1.6)
+            _ = waitFor(60) { workerFiles(dir.appendingPathComponent("l.trials")) > started || !p.isRunning }
+            let wait = Double.random(in: 0.05...0.8)
             Thread.sleep(forTimeInterval: wait)
             if p.isRunning { kill(p.processIdentifier, SIGKILL); kills.append(String(format: "%.2fs", wait)) }
             p.waitUntilExit()
