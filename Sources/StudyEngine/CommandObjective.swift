@@ -140,9 +140,8 @@ public final class CommandObjective: Objective, @unchecked Sendable {
         let clock = ContinuousClock.now
         var outcome = run(x, context: context)
         let elapsed = ContinuousClock.now - clock
-        if outcome.seconds == nil {
-            outcome.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        }
+        // The whole attempt (merge + evaluation), not the evaluator's own time alone.
+        outcome.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         return outcome
     }
 
