@@ -86,13 +86,41 @@ public struct XYChart: Sendable {
     public var rowLabels: [String]?
     /// Extra attributes on the <svg> element.
     public var attributes: [(String, String)] = []
+    /// The legend under the plot (in rows) instead of to its right; reference lines are then
+    /// labelled in the right margin, outside the data, nudged apart so that no two overlap.
+    public var legendAtBottom = false
 
     public init(id: String, title: String, xLabel: String, yLabel: String) {
         self.id = id; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
     }
 
+    /// Labels of reference lines (drawn in the right margin when the legend is at the bottom).
+    var referenceLabels: [String] {
+        layers.compactMap { if case let .reference(label, _, _, _, _) = $0 { return label } else { return nil } }
+    }
+
+    /// Rows of the bottom legend: items placed left to right, wrapping at the chart's width.
+    func legendRows() -> [[(LegendItem, Double)]] {
+        var rows: [[(LegendItem, Double)]] = [[]]
+        var x = 64.0
+        for item in legend {
+            let w = Double(item.name.count) * 6.6 + 40
+            if x + w > width - 8, !rows[rows.count - 1].isEmpty { rows.append([]); x = 64 }
+            rows[rows.count - 1].append((item, x))
+            x += w
+        }
+        return legend.isEmpty ? [] : rows
+    }
+
+    /// The height of the whole SVG (the bottom legend adds its rows).
+    public var totalHeight: Double { legendAtBottom ? height + Double(legendRows().count) * 17 : height }
+
     /// Width the legend needs: its longest entry at ~6.6 px per character, plus the swatch.
     var legendWidth: Double {
+        if legendAtBottom {
+            let longest = referenceLabels.map(\.count).max() ?? 0
+            return longest == 0 ? 0 : min(160, Double(longest) * 6.2 + 10)
+        }
         guard !legend.isEmpty else { return 0 }
         let longest = legend.map { item -> Int in
             if case .ramp(let r) = item.swatch { return max(item.name.count, shortNumber(r.upperBound).count + 4) }
@@ -141,8 +169,8 @@ public struct XYChart: Sendable {
 
         var w = SVGWriter()
         let clipID = "clip-\(id)"
-        w.open("svg", [("xmlns", "http://www.w3.org/2000/svg"), ("viewBox", "0 0 \(px(width)) \(px(height))"),
-                       ("width", px(width)), ("height", px(height)), ("class", "chart"), ("data-chart", id),
+        w.open("svg", [("xmlns", "http://www.w3.org/2000/svg"), ("viewBox", "0 0 \(px(width)) \(px(totalHeight))"),
+                       ("width", px(width)), ("height", px(totalHeight)), ("class", "chart"), ("data-chart", id),
                        ("role", "img"), ("font-family", "system-ui, sans-serif"), ("font-size", "11")] + attributes,
                title: title)
         w.raw("<defs><clipPath id=\"\(escapeXML(clipID))\"><rect x=\"\(px(margin.left))\" y=\"\(px(margin.top))\" width=\"\(px(plotRight - margin.left))\" height=\"\(px(plotBottom - margin.top))\"/></clipPath></defs>")
@@ -174,8 +202,23 @@ public struct XYChart: Sendable {
                         ("fill", "none"), ("stroke", "#999"), ("data-role", "plot-area")])
 
         func y(_ v: Double) -> Double { yLog ? yScale(max(v, yScale.lower)) : yScale(v) }
+        // Right-margin labels of the reference lines, nudged at least 11 px apart, top to bottom.
+        var labelY: [Int: Double] = [:]
+        if legendAtBottom {
+            let refs = layers.enumerated().compactMap { (i, l) -> (Int, Double)? in
+                if case let .reference(_, v, _, _, _) = l { return (i, y(v) + 4) } else { return nil }
+            }.sorted { $0.1 < $1.1 }
+            var last = -Double.infinity
+            for (i, yy) in refs { let placed = max(yy, last + 11); labelY[i] = placed; last = placed }
+            // Pushed below the plot: shift the stack up.
+            if let over = labelY.values.max(), over > plotBottom + 4 {
+                let shift = over - (plotBottom + 4)
+                for k in labelY.keys { labelY[k]! -= shift }
+            }
+        }
         w.open("g", [("clip-path", "url(#\(clipID))"), ("data-role", "data")])
-        for layer in layers {
+        var outside = SVGWriter()
+        for (layerIndex, layer) in layers.enumerated() {
             switch layer {
             case let .band(name, xs, lower, upper, color, title):
                 guard !xs.isEmpty else { continue }
@@ -206,7 +249,11 @@ public struct XYChart: Sendable {
                        title: title ?? "\(label): \(shortNumber(value))")
                 w.leaf("line", [("x1", px(margin.left)), ("x2", px(plotRight)), ("y1", px(Y)), ("y2", px(Y)), ("stroke", color),
                                 ("stroke-dasharray", "2 3"), ("stroke-width", "1.3")])
-                w.label(label, x: plotRight - 3, y: Y - 3, anchor: "end", attrs: [("fill", color)], size: 10)
+                if let ly = labelY[layerIndex] {
+                    outside.label(label, x: plotRight + 4, y: ly, attrs: [("fill", color), ("data-role", "reference-label"), ("data-label", label)], size: 10)
+                } else {
+                    w.label(label, x: plotRight - 3, y: Y - 3, anchor: "end", attrs: [("fill", color)], size: 10)
+                }
                 w.close()
             case let .marks(name, points, marker, color, radius, filled, attrs):
                 w.open("g", [("data-role", "marks"), ("data-series", name), ("data-points", String(points.count))] + attrs)
@@ -260,9 +307,40 @@ public struct XYChart: Sendable {
             }
         }
         w.close()
-        renderLegend(&w, x: plotRight + 12, top: margin.top)
+        w.raw(outside.text)
+        if legendAtBottom { renderBottomLegend(&w, top: height) } else { renderLegend(&w, x: plotRight + 12, top: margin.top) }
         w.close()
         return w.text
+    }
+
+    func renderBottomLegend(_ w: inout SVGWriter, top: Double) {
+        let rows = legendRows()
+        guard !rows.isEmpty else { return }
+        w.open("g", [("data-role", "legend")])
+        for (r, row) in rows.enumerated() {
+            let y = top + Double(r) * 17 + 8
+            for (item, x) in row {
+                w.open("g", [("data-role", "legend-item"), ("data-series", item.name)])
+                swatch(&w, item, x: x, y: y)
+                w.label(item.name, x: x + 26, y: y + 4)
+                w.close()
+            }
+        }
+        w.close()
+    }
+
+    func swatch(_ w: inout SVGWriter, _ item: LegendItem, x: Double, y: Double) {
+        switch item.swatch {
+        case .line(let dashed):
+            var a: [(String, String)] = [("x1", px(x)), ("x2", px(x + 20)), ("y1", px(y)), ("y2", px(y)), ("stroke", item.color), ("stroke-width", "2")]
+            if dashed { a.append(("stroke-dasharray", "4 2")) }
+            w.leaf("line", a)
+        case .marker(let m):
+            let (tag, a) = m.element(x: x + 10, y: y, r: 4, color: item.color)
+            w.leaf(tag, a)
+        case .band, .ramp:
+            w.leaf("rect", [("x", px(x)), ("y", px(y - 5)), ("width", "20"), ("height", "10"), ("fill", item.color), ("fill-opacity", "0.25")])
+        }
     }
 
     func renderLegend(_ w: inout SVGWriter, x: Double, top: Double) {
