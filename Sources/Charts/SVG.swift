@@ -91,8 +91,8 @@ public struct SVGWriter {
 
 /// Colours for series: Okabe and Ito's colour-blind-safe set (with black moved last), then grey tones.
 public enum Palette {
-    public static let colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-                                "#7f7f7f", "#8c564b"]
+    public static let colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#7f7f7f",
+                                "#8c564b", "#F0E442"]
     public static func color(_ i: Int) -> String { colors[((i % colors.count) + colors.count) % colors.count] }
 
     /// Marker shapes, one per series index.
@@ -116,7 +116,13 @@ public enum Marker: String, Sendable, Codable {
     case circle, square, triangle, diamond, cross, plus, star
 
     /// The marker centred at (x, y) with radius r, as one SVG element.
-    func element(x: Double, y: Double, r: Double, color: String, filled: Bool = true) -> (String, [(String, String)]) {
+    func element(x: Double, y: Double, r: Double, color: String, filled: Bool = true, outline: String? = nil) -> (String, [(String, String)]) {
+        let (tag, a) = shape(x: x, y: y, r: r, color: color, filled: filled)
+        guard let outline, filled, self != .cross, self != .plus, self != .star else { return (tag, a) }
+        return (tag, a.map { $0.0 == "stroke" ? ("stroke", outline) : $0 } + [("stroke-width", "0.6")])
+    }
+
+    func shape(x: Double, y: Double, r: Double, color: String, filled: Bool) -> (String, [(String, String)]) {
         let fill = filled ? color : "none"
         switch self {
         case .circle:

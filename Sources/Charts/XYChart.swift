@@ -45,8 +45,11 @@ public enum Layer: Sendable {
     case band(name: String, xs: [Double], lower: [Double], upper: [Double], color: String, title: String? = nil)
     /// A horizontal line across the plot at y = value, labelled at its right end.
     case reference(label: String, value: Double, color: String, title: String? = nil, attributes: [(String, String)] = [])
-    /// Scatter points with one marker shape.
-    case marks(name: String, points: [MarkPoint], marker: Marker, color: String, radius: Double = 3, filled: Bool = true, attributes: [(String, String)] = [])
+    /// Scatter points with one marker shape (filled shapes outlined in `outline` when given).
+    case marks(name: String, points: [MarkPoint], marker: Marker, color: String, radius: Double = 3, filled: Bool = true,
+               attributes: [(String, String)] = [], outline: String? = nil)
+    /// A text label at a data point (offset right of it), e.g. a reference's name.
+    case text(String, at: (Double, Double), color: String)
     /// A heatmap over the grid's cells, coloured by value (higher = brighter).
     case heatmap(Grid, range: ClosedRange<Double>)
     /// Contour lines of the grid at the given levels (marching squares).
@@ -137,7 +140,8 @@ public struct XYChart: Sendable {
             case .line(_, let p, _, _, _, _): xs += p.map(\.0); ys += p.map(\.1)
             case .band(_, let x, let lo, let hi, _, _): xs += x; ys += lo + hi
             case .reference(_, let v, _, _, _): ys.append(v)
-            case .marks(_, let p, _, _, _, _, _): xs += p.map(\.x); ys += p.map(\.y)
+            case .marks(_, let p, _, _, _, _, _, _): xs += p.map(\.x); ys += p.map(\.y)
+            case .text(_, let at, _): xs.append(at.0); ys.append(at.1)
             case .heatmap(let g, _), .contours(let g, _): xs += [g.xs.first ?? 0, g.xs.last ?? 1]; ys += [g.ys.first ?? 0, g.ys.last ?? 1]
             case .segment: break
             case .bars(let b, _): xs += b.flatMap { [$0.start, $0.end] }; ys += b.map { Double($0.row) }
@@ -152,7 +156,8 @@ public struct XYChart: Sendable {
     }
 
     public func render() -> String {
-        let margin = (left: 64.0, right: 14.0, top: title.isEmpty ? 14.0 : 30.0, bottom: 46.0)
+        let rowLabelWidth = (rowLabels?.map(\.count).max()).map { Double($0) * 6.2 + 14 } ?? 0
+        let margin = (left: max(64.0, rowLabelWidth), right: 14.0, top: title.isEmpty ? 14.0 : 30.0, bottom: 46.0)
         let plotRight = width - margin.right - legendWidth
         let plotBottom = height - margin.bottom
         let e = extent()
@@ -255,10 +260,13 @@ public struct XYChart: Sendable {
                     w.label(label, x: plotRight - 3, y: Y - 3, anchor: "end", attrs: [("fill", color)], size: 10)
                 }
                 w.close()
-            case let .marks(name, points, marker, color, radius, filled, attrs):
+            case let .text(label, at, color):
+                w.label(label, x: xScale(at.0) + 8, y: y(at.1) - 6, attrs: [("fill", color), ("data-role", "point-label"), ("font-weight", "600"),
+                                                                            ("paint-order", "stroke"), ("stroke", "#000"), ("stroke-width", "2.5"), ("stroke-opacity", "0.6")], size: 11)
+            case let .marks(name, points, marker, color, radius, filled, attrs, outline):
                 w.open("g", [("data-role", "marks"), ("data-series", name), ("data-points", String(points.count))] + attrs)
                 for p in points {
-                    let (tag, a) = marker.element(x: xScale(p.x), y: y(p.y), r: radius, color: color, filled: filled)
+                    let (tag, a) = marker.element(x: xScale(p.x), y: y(p.y), r: radius, color: color, filled: filled, outline: outline)
                     w.leaf(tag, a + p.attributes + [("fill-opacity", filled ? "0.75" : "1")], title: p.title)
                 }
                 w.close()
@@ -268,13 +276,20 @@ public struct XYChart: Sendable {
                              ("data-min", dataNumber(range.lowerBound)), ("data-max", dataNumber(range.upperBound))])
                 let edgesX = cellEdges(grid.xs), edgesY = cellEdges(grid.ys)
                 let span = range.upperBound - range.lowerBound
+                // Colours in 64 steps; a run of cells of one colour along a row is one rect
+                // (a 48×48 grid is then a few hundred elements, not 2,304).
+                func level(_ v: Double) -> Int { v.isFinite ? Int((min(1, max(0, span > 0 ? (v - range.lowerBound) / span : 0.5)) * 63).rounded()) : -1 }
                 for j in grid.ys.indices {
-                    for i in grid.xs.indices {
-                        let v = grid.z[j][i]
-                        let x0 = xScale(edgesX[i]), x1 = xScale(edgesX[i + 1]), y0 = yScale(edgesY[j + 1]), y1 = yScale(edgesY[j])
+                    var i = 0
+                    while i < grid.xs.count {
+                        let k = level(grid.z[j][i])
+                        var end = i + 1
+                        while end < grid.xs.count && level(grid.z[j][end]) == k { end += 1 }
+                        let x0 = xScale(edgesX[i]), x1 = xScale(edgesX[end]), y0 = yScale(edgesY[j + 1]), y1 = yScale(edgesY[j])
                         // Cells overlap by a fraction of a pixel so that no hairline gaps show.
                         w.leaf("rect", [("x", px(x0)), ("y", px(y0)), ("width", px(x1 - x0 + 0.4)), ("height", px(y1 - y0 + 0.4)),
-                                        ("fill", v.isFinite ? Palette.ramp(span > 0 ? (v - range.lowerBound) / span : 0.5) : "#fff")])
+                                        ("fill", k >= 0 ? Palette.ramp(Double(k) / 63) : "#fff")])
+                        i = end
                     }
                 }
                 w.close()

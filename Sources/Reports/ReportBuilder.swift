@@ -203,26 +203,32 @@ public enum StudyReportBuilder {
         let seeds = Array(o.seeds.prefix(options.maxSeedButtons))
         let group = "seed-\(id)"
         var css = ""
-        var switcher = "<div class=\"seed-switch\" data-role=\"seed-switch\" data-objective=\"\(escapeXML(o.name))\"><span>trials:</span>"
-        switcher += "<input type=\"radio\" name=\"\(group)\" id=\"\(group)-all\" checked><label for=\"\(group)-all\">all seeds</label>"
-        for seed in seeds {
-            switcher += "<input type=\"radio\" name=\"\(group)\" id=\"\(group)-\(seed)\"><label for=\"\(group)-\(seed)\">\(seed)</label>"
+        // The first seed is shown first: all seeds at once (hundreds of points) hide the landscape.
+        var switcher = "<div class=\"seed-switch\" data-role=\"seed-switch\" data-objective=\"\(escapeXML(o.name))\"><span>trials of seed</span>"
+        for (k, seed) in seeds.enumerated() {
+            switcher += "<input type=\"radio\" name=\"\(group)\" id=\"\(group)-\(seed)\"\(k == 0 ? " checked" : "")><label for=\"\(group)-\(seed)\">\(seed)</label>"
             css += "#\(group)-\(seed):checked ~ .panels [data-seed]:not([data-seed=\"\(seed)\"]){display:none}\n"
         }
+        switcher += "<input type=\"radio\" name=\"\(group)\" id=\"\(group)-all\"\(seeds.isEmpty ? " checked" : "")><label for=\"\(group)-all\">all seeds</label>"
         let panels = l.panels.isEmpty ? [nil] : l.panels.map { Optional($0) }
+        // One colour scale for all panels of an objective, so that densities compare.
+        let values = l.panels.flatMap { $0.z.joined() }.filter(\.isFinite)
+        let range = values.min().flatMap { lo in values.max().map { lo...$0 } }
         var svgs = ""
         for (k, panel) in panels.enumerated() {
-            svgs += landscapeChart(data, o, l, panel: panel, id: "land-\(id)-\(k)").render()
+            svgs += landscapeChart(data, o, l, panel: panel, range: range, id: "land-\(id)-\(k)").render()
         }
         let shown = o.trialsShown.values.reduce(0, +), total = o.trialsTotal.values.reduce(0, +)
         var caption = "\(o.name): " + (l.source == "none" ? (l.note ?? "trials only") : "colour from the \(l.source == "surrogate" ? "RBF surrogate of the landscape file" : "analytic function") on a \(l.panels.first?.xs.count ?? 0)×\(l.panels.first?.ys.count ?? 0) grid")
-        caption += shown < total ? "; showing \(shown) of \(total) trials (spread evenly over seeds)." : "; all \(total) trials."
+        caption += shown < total ? "; showing \(shown) of \(total) trials (spread evenly over seeds)" : "; all \(total) trials"
+        caption += seeds.isEmpty ? "." : ", one seed at a time (seed \(seeds[0]) first) or all at once."
         let noCoordinates = o.references.filter { $0.params == nil }.map(\.method)
         if !noCoordinates.isEmpty { caption += " References without a point in this plane (per-layer or score only): \(noCoordinates.joined(separator: ", "))." }
         return "<style>\(css)</style>" + switcher + "<div class=\"panels\">" + figure(svgs, caption: caption, attributes: " data-objective=\"\(escapeXML(o.name))\"") + "</div></div>"
     }
 
-    static func landscapeChart(_ data: StudyReportData, _ o: ObjectiveReport, _ l: LandscapeData, panel: LandscapePanel?, id: String) -> XYChart {
+    static func landscapeChart(_ data: StudyReportData, _ o: ObjectiveReport, _ l: LandscapeData, panel: LandscapePanel?,
+                               range: ClosedRange<Double>?, id: String) -> XYChart {
         let names = o.parameterNames
         var c = XYChart(id: id, title: "\(o.name)" + (panel?.label.map { " · \($0)" } ?? ""), xLabel: names[0], yLabel: names[1])
         c.width = panel?.level != nil ? 470 : 560; c.height = panel?.level != nil ? 400 : 460
@@ -240,7 +246,7 @@ public enum StudyReportBuilder {
         }
         if let panel {
             let grid = Grid(xs: panel.xs, ys: panel.ys, z: panel.z)
-            if let range = grid.finiteRange {
+            if let range = range ?? grid.finiteRange {
                 c.layers.append(.heatmap(grid, range: range))
                 let t = niceTicks(range.lowerBound, range.upperBound, count: 9).ticks.filter { $0 > range.lowerBound && $0 < range.upperBound }
                 c.layers.append(.contours(grid, levels: t))
@@ -265,14 +271,16 @@ public enum StudyReportBuilder {
                           title: "\(opt) seed \(t.seed) n \(t.n): " + t.params.map(shortNumber).joined(separator: ", ") + " → " + (t.value.map(shortNumber) ?? "failed"),
                           attributes: [("data-seed", String(t.seed))])
             }
-            c.layers.append(.marks(name: opt, points: pts, marker: marker(data, opt), color: color(data, opt), radius: 3.2,
-                                   attributes: [("data-total", String(o.trialsTotal[opt] ?? 0)), ("data-shown", String(o.trialsShown[opt] ?? 0))]))
+            c.layers.append(.marks(name: opt, points: pts, marker: marker(data, opt), color: color(data, opt), radius: 3.4,
+                                   attributes: [("data-total", String(o.trialsTotal[opt] ?? 0)), ("data-shown", String(o.trialsShown[opt] ?? 0))],
+                                   outline: "#222"))
             c.legend.append(LegendItem(opt, color: color(data, opt), swatch: .marker(marker(data, opt))))
         }
         for r in o.references {
             guard let p = r.params, p.count >= 2, p.allSatisfy(\.isFinite), inPanel(p) else { continue }
             c.layers.append(.marks(name: "ref-\(r.method)", points: [MarkPoint(x: p[0], y: p[1], title: "\(r.method): score \(shortNumber(r.value)), regret \(shortNumber(r.regret))")],
                                    marker: .star, color: "#ffffff", radius: 5, attributes: [("data-reference", r.method), ("data-value", dataNumber(r.value))]))
+            c.layers.append(.text(r.method, at: (p[0], p[1]), color: "#ffffff"))
         }
         if o.references.contains(where: { ($0.params?.count ?? 0) >= 2 }) { c.legend.append(LegendItem("reference", color: "#ffffff", swatch: .marker(.star))) }
         return c

@@ -410,11 +410,16 @@ extension StudyReportBuilder {
     }
 }
 
-/// Parameter values by name from a flat JSON object of numbers.
+/// Parameter values by name from a flat JSON object of numbers as the coordinator writes it
+/// (`{"a":0.5,"b":1}`). Parsed by hand: Foundation's JSON reader does not round-trip every double.
 func parseParams(_ text: String) -> [String: Double] {
-    guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
     var out: [String: Double] = [:]
-    for (k, v) in o { if let x = v as? NSNumber { out[k] = x.doubleValue } }
+    let body = text.trimmingCharacters(in: .whitespaces).dropFirst().dropLast()
+    for field in body.split(separator: ",") {
+        guard let colon = field.lastIndex(of: ":") else { continue }
+        let key = field[..<colon].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        if let v = Double(field[field.index(after: colon)...].trimmingCharacters(in: .whitespaces)) { out[key] = v }
+    }
     return out
 }
 
