@@ -26,8 +26,9 @@ extension StudyReportBuilder {
                 guard let pairing = family.pairings[scenario] else { return nil }
                 let stats = try computeTaskVectorStats(pairing, threads: 1)
                 let frank = try ClosedForm.frank(stats, prior: .none, schedule: .paper, granularity: .layer)
-                let metagpt = try ClosedForm.metagpt(stats, granularity: .layer)
-                let nan = ClosedForm.nan(stats, granularity: .layer)
+                // MetaGPT and NaN at their default (whole-model) granularity, as `mergetune weights` gives them.
+                let metagpt = try ClosedForm.metagpt(stats)
+                let nan = ClosedForm.nan(stats)
                 func row(_ name: String, _ c: Coefficients) -> LayerCoefficients {
                     LayerCoefficients(method: name, vl: c.layers.map(\.vl), exp: c.layers.map(\.exp), other: [c.other.vl, c.other.exp])
                 }

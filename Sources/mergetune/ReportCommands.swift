@@ -39,9 +39,15 @@ extension StudyCommand {
             do {
                 try html.write(toFile: output, atomically: true, encoding: .utf8)
             } catch {
-                throw ValidationError("cannot write the report to \(output): \(error.localizedDescription)")
+                throw ReportWriteError(message: "cannot write the report to \(output): \(error.localizedDescription) (does its folder exist?)")
             }
             print("wrote \(output) (\(html.utf8.count / 1024) KiB, \(data.objectives.count) objectives)")
         }
     }
+}
+
+/// A report that could not be written: a runtime failure (exit 1), not a usage error.
+struct ReportWriteError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -255,4 +255,29 @@ struct ReportTests {
         #expect(back.summary == data.summary)
         #expect(back.objectives.map(\.curves) == data.objectives.map(\.curves))
     }
+
+    @Test func testbedClosedFormsEqualTheOnesItsLandscapeRecorded() throws {
+        // The shipped family's FRANK, MetaGPT and NaN, computed from its checkpoints, against the
+        // coefficients `mergetune testbed grid` wrote into the landscape it measured (6 digits).
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var spec = ObjectiveSpec(name: "live", kind: "testbed")
+        spec.scenario = "language"
+        spec.directory = root.appendingPathComponent("Testbed").path
+        var notes: [String] = []
+        let cf = try #require(StudyReportBuilder.closedForms(spec, options: LoadOptions(), notes: &notes), "\(notes)")
+        let text = try String(contentsOf: root.appendingPathComponent("Surrogates/testbed-language-task_arithmetic.csv"), encoding: .utf8)
+        let recorded = StudyReportBuilder.recordedCoefficients(text)
+        for method in ["frank", "metagpt", "nan"] {
+            let a = try #require(cf.coefficients.first { $0.method == method })
+            let b = try #require(recorded.first { $0.method == method })
+            #expect(a.vl.count == b.vl.count)
+            for (x, y) in zip(a.vl + a.exp + (a.other ?? []), b.vl + b.exp + (b.other ?? [])) {
+                #expect(abs(x - y) <= 5e-6 * max(1, abs(y)), "\(method): \(x) vs \(y)")
+            }
+        }
+        let d = try #require(cf.diagnostics)
+        #expect(d.normV.count == 4 && d.normR.count == 4)
+        #expect(d.cosine.allSatisfy { (-1...1).contains($0) })
+        #expect(d.normV.allSatisfy { $0 > 0 })
+    }
 }
