@@ -18,7 +18,7 @@ extension StudyReportBuilder {
             let coefficients = recordedCoefficients(text)
             guard !coefficients.isEmpty else { return nil }
             return ClosedForms(source: "recorded in \(URL(fileURLWithPath: path).lastPathComponent)", coefficients: coefficients,
-                               diagnostics: nil, note: "norms and cosines need the checkpoints: `mergetune diagnose --base B --vlm V --expert E`")
+                               diagnostics: nil, note: "norms and cosines need the checkpoints (mergetune diagnose --base B --vlm V --expert E)")
         case "testbed":
             guard let directory = spec.directory, let scenario = Scenario(rawValue: spec.scenario ?? "") else { return nil }
             do {
@@ -35,7 +35,7 @@ extension StudyReportBuilder {
                 let d = LayerDiagnostics(normV: stats.layers.map(\.normV), normR: stats.layers.map(\.normR), cosine: stats.layers.map(\.cosine))
                 return ClosedForms(source: "computed from the testbed checkpoints in \(directory) (\(scenario.rawValue) scenario)",
                                    coefficients: [row("frank", frank), row("metagpt", metagpt), row("nan", nan)], diagnostics: d,
-                                   note: "FRANK with a prior needs the attention probe's decay (`mergetune testbed probe`); shown plain")
+                                   note: "FRANK with a prior needs the attention probe’s decay; shown without one")
             } catch {
                 notes.append("closed forms of '\(spec.name)' not computed: \(error)")
                 return nil
