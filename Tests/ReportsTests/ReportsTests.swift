@@ -186,6 +186,18 @@ struct ReportTests {
         #expect(shown.compactMap { Int($0) }.reduce(0, +) == 27)  // every trial in exactly one panel
     }
 
+    @Test func aLandscapeEditedAfterLaunchIsNoted() throws {
+        // The checksum recorded at launch matches the file as written: no note.
+        #expect(defaultData.objectives[0].notes.isEmpty)
+        let metrics = try StudyMetrics(ledger: try Ledger(path: studyLedger, readOnly: true), studyName: "rep")
+        var spec = try JSONDecoder().decode(ObjectiveSpec.self, from: Data(metrics.objectives[0].definition.utf8))
+        #expect(spec.landscapeChecksum == fnv1a(try Data(contentsOf: URL(fileURLWithPath: spec.landscape!))))
+        spec.landscapeChecksum = "0"
+        var notes: [String] = []
+        _ = StudyReportBuilder.landscapeData(spec, names: ["vl_weight", "exp_weight"], options: LoadOptions(), notes: &notes)
+        #expect(notes.count == 1 && notes[0].contains("changed since the study was launched"))
+    }
+
     @Test func trialsAreBoundedAndTheCaptionSaysSo() throws {
         var options = LoadOptions()
         options.maxPointsPerSeries = 6
