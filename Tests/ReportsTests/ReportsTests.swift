@@ -227,6 +227,38 @@ struct ReportTests {
         #expect(abs(final - regrets.reduce(0, +) / Double(regrets.count)) < 1e-12)
     }
 
+    @Test func failedAttemptsAreCountedListedAndDrawn() throws {
+        // A copy of the ledger with one extra, failed attempt (a preempted first try of a trial
+        // that then succeeded) on another executor slot.
+        let dir = Scratch.directory("reports-failures")
+        let path = dir.appendingPathComponent("copy.sqlite").path
+        try FileManager.default.copyItem(atPath: studyLedger, toPath: path)
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: studyLedger + suffix) {
+            try FileManager.default.copyItem(atPath: studyLedger + suffix, toPath: path + suffix)
+        }
+        let ledger = try Ledger(path: path)
+        let study = try #require(try ledger.study(named: "rep"))
+        let trial = try #require(try ledger.trials(study: study.id!).first)
+        try ledger.writeWithoutCoordinator(study: study.id!) { w in
+            var a = AttemptRecord(trial: trial.id!, number: 2, state: .fail, executor: "slurm", host: "node7", slot: 3,
+                                  started: trial.started)
+            a.finished = trial.started.addingTimeInterval(0.5)
+            a.reason = "preempted"
+            a.detail = "job 42 <PREEMPTED> & requeued"
+            try w.insert(&a)
+        }
+        let data = try StudyReportBuilder.load(ledger: try Ledger(path: path, readOnly: true), study: "rep")
+        #expect(data.live.failureCounts == ["preempted": 1])
+        #expect(data.live.failures.count == 1 && data.live.failures[0].final == false)
+        let live = try #require(StudyReportBuilder.sections(data).first { $0.id == "live" }).html
+        #expect(live.contains("<td>preempted</td><td>1</td>"))
+        #expect(live.contains("job 42 &lt;PREEMPTED&gt; &amp; requeued"))
+        let timeline = try chart(try svgs(live), "timeline")
+        #expect(try nodes(timeline, "//*[@data-row]").map { $0.stringValue ?? "" }.contains("slurm node7 slot 3"))
+        let failed = try nodes(timeline, "//*[@data-state='FAIL']")
+        #expect(failed.count == 1 && failed[0].attr("data-attempt") == "2" && failed[0].attr("stroke") == "#000")
+    }
+
     @Test func closedFormsRecordedInTheLandscapeAreShown() throws {
         let data = try loadData()
         let cf = try #require(data.objectives[0].closedForms)
