@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
         // mergekit's YAML configs (`merge --config`, `study export --mergekit`).
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        // The report page's templates (mergetune study report).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", exact: "2.1.1"),
     ],
     targets: [
         // GSL (+ OpenBLAS as its CBLAS) behind a C shim; only Numerics imports it.
@@ -42,12 +44,19 @@ let package = Package(
             "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed", "Executors", "Evaluation",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // SVG charts (scales, axes, lines, bands, boxes, heatmaps, contours); Foundation only.
+        .target(name: "Charts"),
+        // A study's report (HTML page and sections) from the ledger alone.
+        .target(name: "Reports", dependencies: [
+            "StudyEngine", "Ledger", "Charts", "Surrogate", "Optimizers", "Fusion", "Testbed",
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "Mergekit", "SafeTensors", "Ledger", "Testbed", "Executors", "Numerics",
+            "Reports", "StudyEngine", "Surrogate", "Optimizers", "Fusion", "Mergekit", "SafeTensors", "Ledger", "Testbed", "Executors", "Numerics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed", "Ledger", "Executors",
+            "Reports", "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed", "Ledger", "Executors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Scratch directories for the test targets, removed when the test process exits.
@@ -61,6 +70,8 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion", "SafeTensors", "Evaluation", "Executors"]),
+        .testTarget(name: "ChartsTests", dependencies: ["Charts"]),
+        .testTarget(name: "ReportsTests", dependencies: ["TestSupport", "Reports", "Charts", "StudyEngine", "Ledger"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune", "Testbed", "Fusion", "SafeTensors"]),
         // The local executor's tests run the built mergetune binary's `trial supervise`.
         .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
