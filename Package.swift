@@ -41,7 +41,7 @@ let package = Package(
         // A user's evaluator command: run it safely, read its score (stdout, JSON, lm-eval, lmms-eval).
         .target(name: "Evaluation", dependencies: ["Executors", "Numerics"]),
         .target(name: "StudyEngine", dependencies: [
-            "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed", "Executors", "Evaluation",
+            "Optimizers", "Surrogate", "Ledger", "Fusion", "Mergekit", "SafeTensors", "Testbed", "Executors", "Evaluation",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // SVG charts (scales, axes, lines, bands, boxes, heatmaps, contours); Foundation only.

@@ -2,6 +2,8 @@ import Foundation
 import Evaluation
 import Executors
 import Fusion
+import Ledger
+import Mergekit
 import Optimizers
 import SafeTensors
 
@@ -232,7 +234,13 @@ enum TrialCheckpoint {
         if let free = freeBytes(parent), free < Int64(needed) + 64 << 20 {
             return .failed(.noSpace, "not enough disk space for the trial's checkpoint: \(byteText(needed)) needed, \(byteText(Int(free))) free in \(parent); free space, lower keep_best, or set merge.checkpoints elsewhere")
         }
-        let options = MergeOptions(outputDType: dtype, overwrite: true)
+        var options = MergeOptions(outputDType: dtype, overwrite: true)
+        // The checkpoint carries its recipe (provenance) and, where mergekit can express it, the
+        // merge as a mergekit config, as `mergetune merge` writes them.
+        let recipe = MergeRecipe(spec: spec, models: merge.recipe.models)
+        options.recipe = recipe
+        options.writerVersion = Ledger.writerVersion
+        if let yaml = try? MergekitConfig.render(recipe) { options.extraFiles = [(MergekitConfig.fileName, yaml)] }
         _ = try Fusion.merge(base: base, vlm: vlm, expert: expert, spec: spec, to: target, options: options)
         try AttemptFiles.writeAtomically(record, to: marker)
         return nil

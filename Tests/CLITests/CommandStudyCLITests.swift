@@ -97,7 +97,12 @@ struct CommandStudyCLITests {
         let kept = try FileManager.default.contentsOfDirectory(atPath: root.path).filter(isTrialCheckpoint).sorted()
         let best = rows.sorted { Double($0["value"]!)! > Double($1["value"]!)! }.prefix(2).map { "r\($0["run"]!)-t\($0["number"]!)" }.sorted()
         #expect(kept == best)
-        for k in kept { _ = try Checkpoint(path: root.appendingPathComponent(k).path) }
+        for k in kept {
+            _ = try Checkpoint(path: root.appendingPathComponent(k).path)
+            // Each trial checkpoint carries its merge as a mergekit config.
+            let yaml = try String(contentsOf: root.appendingPathComponent(k).appendingPathComponent("mergekit_config.yml"), encoding: .utf8)
+            #expect(yaml.contains("task_arithmetic"), "\(yaml)")
+        }
 
         // The best trial as a mergekit config, merged again by `merge --config`: the same tensors.
         let export = try MergeTuneBinary.run(["study", "export", "tune", "--ledger", "l.sqlite", "--best", "-o", "best.yml"], in: dir)
