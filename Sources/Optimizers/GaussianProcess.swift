@@ -14,6 +14,8 @@ struct GaussianProcess {
     let noiseFloor: Double
     let theta: [Double]
     let lengthScales: [Double]
+    /// 1/ℓ, once per model: `predict` runs hundreds of times per ask (the polish).
+    let inverseLengthScales: [Double]
     let signalVariance: Double
     let noiseVariance: Double
     let cholesky: Cholesky
@@ -35,6 +37,7 @@ struct GaussianProcess {
         let theta = Self.clampTheta(theta, dimension: dimension)
         self.theta = theta
         lengthScales = theta[0..<dimension].map { exp($0) }
+        inverseLengthScales = lengthScales.map { 1 / $0 }
         signalVariance = exp(theta[dimension])
         noiseVariance = noiseFloor + exp(theta[dimension + 1])
         let k = Self.covariance(inputs: inputs, n: count, d: dimension, lengthScales: lengthScales,
@@ -188,7 +191,7 @@ struct GaussianProcess {
     func predict(_ points: [Double], count m: Int) throws -> (mean: [Double], sd: [Double]) {
         let n = count, d = dimension
         var ks = Matrix(rows: n, cols: m)   // K(X, X*)
-        let inv = lengthScales.map { 1 / $0 }
+        let inv = inverseLengthScales
         var mean = [Double](repeating: 0, count: m)
         inputs.withUnsafeBufferPointer { x in
             points.withUnsafeBufferPointer { z in
