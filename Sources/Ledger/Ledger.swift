@@ -440,7 +440,7 @@ public final class Ledger: Sendable {
     /// has another coordinator now. Several events go into one transaction.
     public func write<T: Sendable>(study: Int64, owner: Owner = .current, _ body: (LedgerWriter) throws -> T) throws -> T {
         try writeImmediate { db in
-            let token = try String.fetchOne(db, sql: "SELECT owner FROM studies WHERE id = ?", arguments: [study])
+            let token = try String.fetchOne(db.cachedStatement(sql: "SELECT owner FROM studies WHERE id = ?"), arguments: [study])
             guard token == owner.token else {
                 let name = try String.fetchOne(db, sql: "SELECT name FROM studies WHERE id = ?", arguments: [study]) ?? "#\(study)"
                 throw LedgerError.lostStudy(name)
@@ -468,10 +468,53 @@ public final class Ledger: Sendable {
 public struct LedgerWriter {
     let db: Database
 
-    public func insert(_ trial: inout TrialRecord) throws { try trial.insert(db) }
-    public func update(_ trial: TrialRecord) throws { try trial.update(db) }
-    public func insert(_ attempt: inout AttemptRecord) throws { try attempt.insert(db) }
-    public func update(_ attempt: AttemptRecord) throws { try attempt.update(db) }
+    // The coordinator writes a trial and an attempt per ask and per outcome. GRDB's record
+    // persistence encodes each record through Codable and builds its SQL every time, which cost
+    // the 540-run study about a quarter of its CPU time; these write the same columns with
+    // cached statements (LedgerTests checks the rows equal the records' own encoding).
+    static let trialColumns = ["run", "number", "params", "unit", "value", "state", "error", "started", "finished",
+                               "seconds", "extras", "origin", "attempts", "ask_seq", "tell_seq"]
+    static let attemptColumns = ["trial", "number", "state", "reason", "detail", "executor", "job_id", "host", "slot",
+                                 "exit_code", "signal", "directory", "started", "finished", "seconds"]
+    static let insertTrialSQL = insertSQL("trials", trialColumns)
+    static let updateTrialSQL = updateSQL("trials", trialColumns)
+    static let insertAttemptSQL = insertSQL("attempts", attemptColumns)
+    static let updateAttemptSQL = updateSQL("attempts", attemptColumns)
+
+    static func insertSQL(_ table: String, _ columns: [String]) -> String {
+        "INSERT INTO \(table) (id, \(columns.joined(separator: ", "))) VALUES (?\(String(repeating: ", ?", count: columns.count)))"
+    }
+    static func updateSQL(_ table: String, _ columns: [String]) -> String {
+        "UPDATE \(table) SET \(columns.map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
+    }
+
+    static func values(_ t: TrialRecord) -> [(any DatabaseValueConvertible)?] {
+        [t.run, t.number, t.params, t.unit, t.value, t.state.rawValue, t.error, t.started, t.finished,
+         t.seconds, t.extras, t.origin.rawValue, t.attempts, t.askSeq, t.tellSeq]
+    }
+    static func values(_ a: AttemptRecord) -> [(any DatabaseValueConvertible)?] {
+        [a.trial, a.number, a.state.rawValue, a.reason, a.detail, a.executor, a.jobID, a.host, a.slot,
+         a.exitCode, a.signal, a.directory, a.started, a.finished, a.seconds]
+    }
+
+    public func insert(_ trial: inout TrialRecord) throws {
+        try db.cachedStatement(sql: Self.insertTrialSQL).execute(arguments: StatementArguments([trial.id] + Self.values(trial)))
+        trial.id = db.lastInsertedRowID
+    }
+    public func update(_ trial: TrialRecord) throws {
+        guard let id = trial.id else { throw LedgerError.corrupt("update of a trial that was never inserted (run \(trial.run), number \(trial.number))") }
+        try db.cachedStatement(sql: Self.updateTrialSQL).execute(arguments: StatementArguments(Self.values(trial) + [id]))
+        guard db.changesCount == 1 else { throw LedgerError.corrupt("no trial with id \(id) to update") }
+    }
+    public func insert(_ attempt: inout AttemptRecord) throws {
+        try db.cachedStatement(sql: Self.insertAttemptSQL).execute(arguments: StatementArguments([attempt.id] + Self.values(attempt)))
+        attempt.id = db.lastInsertedRowID
+    }
+    public func update(_ attempt: AttemptRecord) throws {
+        guard let id = attempt.id else { throw LedgerError.corrupt("update of an attempt that was never inserted (trial \(attempt.trial), number \(attempt.number))") }
+        try db.cachedStatement(sql: Self.updateAttemptSQL).execute(arguments: StatementArguments(Self.values(attempt) + [id]))
+        guard db.changesCount == 1 else { throw LedgerError.corrupt("no attempt with id \(id) to update") }
+    }
 
     /// Fixes a run's batch size when it first starts, and marks it running.
     public func startRun(_ id: Int64, batch: Int) throws {

@@ -32,10 +32,10 @@ public struct Cholesky: Sendable {
     public func solve(_ b: [Double]) throws -> [Double] {
         guard b.count == n else { throw NumericsError.dimensionMismatch("right-hand side of \(b.count) for \(n)x\(n)") }
         var x = b
-        var f = factor
-        let status = f.storage.withUnsafeMutableBufferPointer { fb -> Int32 in
-            var view = gsl_matrix_view_array(fb.baseAddress, n, n)
-            return withGSLVector(&x) { gsl_linalg_cholesky_svx(&view.matrix, $0) }
+        // svx reads the factor (const), so a view on it needs no copy.
+        let status = factor.storage.withUnsafeBufferPointer { fb -> Int32 in
+            let view = gsl_matrix_const_view_array(fb.baseAddress, n, n)
+            return withUnsafePointer(to: view.matrix) { m in withGSLVector(&x) { gsl_linalg_cholesky_svx(m, $0) } }
         }
         try GSL.check(status, "cholesky_svx")
         return x
@@ -43,16 +43,22 @@ public struct Cholesky: Sendable {
 
     /// Solves L X = B for a matrix of right-hand sides (BLAS dtrsm), e.g. L⁻¹K* for GP variances.
     public func solveLower(_ b: Matrix) throws -> Matrix {
-        guard b.rows == n else { throw NumericsError.dimensionMismatch("\(b.rows) rows for \(n)x\(n)") }
         var x = b
-        if b.cols == 0 || n == 0 { return x }
+        try solveLower(inPlace: &x)
+        return x
+    }
+
+    /// Solves L X = B in place (B is overwritten by X): no copy of a large right-hand side.
+    public func solveLower(inPlace x: inout Matrix) throws {
+        guard x.rows == n else { throw NumericsError.dimensionMismatch("\(x.rows) rows for \(n)x\(n)") }
+        if x.cols == 0 || n == 0 { return }
+        let cols = x.cols
         factor.storage.withUnsafeBufferPointer { fb in
             x.storage.withUnsafeMutableBufferPointer { xb in
                 cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit,
-                            Int32(n), Int32(b.cols), 1.0, fb.baseAddress, Int32(n), xb.baseAddress, Int32(b.cols))
+                            Int32(n), Int32(cols), 1.0, fb.baseAddress, Int32(n), xb.baseAddress, Int32(cols))
             }
         }
-        return x
     }
 
     /// Solves L x = b (forward substitution).

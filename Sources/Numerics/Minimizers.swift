@@ -17,6 +17,25 @@ private final class CallbackBox<F> {
     init(_ body: F) { self.body = body }
 }
 
+/// The BFGS objective behind GSL's callbacks, with its last evaluation kept: vector_bfgs2 asks
+/// for f and then ∇f at the same point (its line search's f, then the accepted step's gradient),
+/// and value and gradient come from one computation, so the second request is answered from
+/// the first. The objective must be a pure function of x (every caller's is).
+private final class MemoBox {
+    let body: ([Double]) -> (value: Double, gradient: [Double])
+    private var lastX: [Double] = []
+    private var last: (value: Double, gradient: [Double]) = (.nan, [])
+    init(_ body: @escaping ([Double]) -> (value: Double, gradient: [Double])) { self.body = body }
+
+    func evaluate(_ v: UnsafePointer<gsl_vector>) -> (value: Double, gradient: [Double]) {
+        let x = copyOut(v)
+        // Bitwise: -0.0 and 0.0 are different inputs to the objective.
+        if x.count == lastX.count, zip(x, lastX).allSatisfy({ $0.bitPattern == $1.bitPattern }) { return last }
+        last = body(x); lastX = x
+        return last
+    }
+}
+
 /// Minimizes a smooth function with GSL's BFGS (vector_bfgs2). `valueAndGradient(x)` returns
 /// f(x) and ∇f(x). Stops when ‖∇f‖ < `gradientTolerance`, after `maxIterations`, or when the
 /// line search can make no progress (GSL_ENOPROG), returning the best point reached.
@@ -29,25 +48,19 @@ public func minimizeBFGS(
     let n = start.count
     guard n > 0 else { throw NumericsError.invalidArgument("BFGS needs at least one variable") }
     return try withoutActuallyEscaping(valueAndGradient) { fdf in
-        let box = CallbackBox(fdf)
+        let box = MemoBox(fdf)
         var function = gsl_multimin_function_fdf()
         function.n = n
         function.params = Unmanaged.passUnretained(box).toOpaque()
         function.f = { x, params in
-            let box = Unmanaged<CallbackBox<([Double]) -> (value: Double, gradient: [Double])>>
-                .fromOpaque(params!).takeUnretainedValue()
-            return box.body(copyOut(x!)).value
+            Unmanaged<MemoBox>.fromOpaque(params!).takeUnretainedValue().evaluate(x!).value
         }
         function.df = { x, params, g in
-            let box = Unmanaged<CallbackBox<([Double]) -> (value: Double, gradient: [Double])>>
-                .fromOpaque(params!).takeUnretainedValue()
-            let grad = box.body(copyOut(x!)).gradient
+            let grad = Unmanaged<MemoBox>.fromOpaque(params!).takeUnretainedValue().evaluate(x!).gradient
             for (i, v) in grad.enumerated() { gsl_vector_set(g, i, v) }
         }
         function.fdf = { x, params, f, g in
-            let box = Unmanaged<CallbackBox<([Double]) -> (value: Double, gradient: [Double])>>
-                .fromOpaque(params!).takeUnretainedValue()
-            let r = box.body(copyOut(x!))
+            let r = Unmanaged<MemoBox>.fromOpaque(params!).takeUnretainedValue().evaluate(x!)
             f!.pointee = r.value
             for (i, v) in r.gradient.enumerated() { gsl_vector_set(g, i, v) }
         }
@@ -68,6 +81,7 @@ public func minimizeBFGS(
         }
         let x = copyOut(state.pointee.x)
         let value = state.pointee.f
+        withExtendedLifetime(box) {}  // GSL holds it unretained until here
         return MinimizationResult(x: x, value: value, iterations: iterations, converged: converged,
                                   interrupted: !value.isFinite)
     }

@@ -14,6 +14,8 @@ struct GaussianProcess {
     let noiseFloor: Double
     let theta: [Double]
     let lengthScales: [Double]
+    /// 1/ℓ, once per model: `predict` runs hundreds of times per ask (the polish).
+    let inverseLengthScales: [Double]
     let signalVariance: Double
     let noiseVariance: Double
     let cholesky: Cholesky
@@ -35,6 +37,7 @@ struct GaussianProcess {
         let theta = Self.clampTheta(theta, dimension: dimension)
         self.theta = theta
         lengthScales = theta[0..<dimension].map { exp($0) }
+        inverseLengthScales = lengthScales.map { 1 / $0 }
         signalVariance = exp(theta[dimension])
         noiseVariance = noiseFloor + exp(theta[dimension + 1])
         let k = Self.covariance(inputs: inputs, n: count, d: dimension, lengthScales: lengthScales,
@@ -93,6 +96,7 @@ struct GaussianProcess {
         var q = [Double](repeating: 0, count: pairs * d)       // (Δ_j/ℓ_j)²
         let sqrt5 = 5.0.squareRoot()
         inputs.withUnsafeBufferPointer { x in
+            inv.withUnsafeBufferPointer { inv in
             k.storage.withUnsafeMutableBufferPointer { kb in
                 g.withUnsafeMutableBufferPointer { gb in
                     q.withUnsafeMutableBufferPointer { qb in
@@ -116,6 +120,7 @@ struct GaussianProcess {
                     }
                 }
             }
+            }
         }
         guard let chol = try? Cholesky(k), let alpha = try? chol.solve(y), let kinv = try? chol.inverse() else {
             return (1e10 + wall, wallGrad)
@@ -123,25 +128,32 @@ struct GaussianProcess {
         var value = 0.5 * zip(y, alpha).reduce(0) { $0 + $1.0 * $1.1 } + 0.5 * chol.logDeterminant
             + 0.5 * Double(n) * log(2 * Double.pi)
         var grad = [Double](repeating: 0, count: d + 2)
-        // ∂/∂θ_j = ½ tr((K⁻¹ − ααᵀ) ∂K/∂θ_j).
+        // ∂/∂θ_j = ½ tr((K⁻¹ − ααᵀ) ∂K/∂θ_j). Raw buffers: this loop runs n²/2 times per BFGS
+        // step (the arithmetic, and its order, is the plain loop's).
         kinv.storage.withUnsafeBufferPointer { w in
+        k.storage.withUnsafeBufferPointer { kb in
+        alpha.withUnsafeBufferPointer { al in
+        g.withUnsafeBufferPointer { gb in
+        q.withUnsafeBufferPointer { qb in
+        grad.withUnsafeMutableBufferPointer { gr in
             var p = 0
             var traceW = 0.0, signalTerm = 0.0
             for a in 0..<n {
-                let wa = w[a * n + a] - alpha[a] * alpha[a]
+                let ala = al[a]
+                let wa = w[a * n + a] - ala * ala
                 traceW += wa
                 signalTerm += wa * s2
                 for c in 0..<a {
-                    let wac = w[a * n + c] - alpha[a] * alpha[c]   // symmetric: pair counted once, so no ½
-                    signalTerm += 2 * wac * k[a, c]
-                    let f = wac * g[p]
-                    for j in 0..<d { grad[j] += f * q[p * d + j] }
+                    let wac = w[a * n + c] - ala * al[c]   // symmetric: pair counted once, so no ½
+                    signalTerm += 2 * wac * kb[a * n + c]
+                    let f = wac * gb[p]
+                    for j in 0..<d { gr[j] += f * qb[p * d + j] }
                     p += 1
                 }
             }
-            grad[d] = 0.5 * signalTerm
-            grad[d + 1] = 0.5 * traceW * excess
-        }
+            gr[d] = 0.5 * signalTerm
+            gr[d + 1] = 0.5 * traceW * excess
+        }}}}}}
         // Priors.
         for j in 0..<d {
             let z = (theta[j] - lengthPrior.mean) / lengthPrior.sd
@@ -179,9 +191,13 @@ struct GaussianProcess {
     func predict(_ points: [Double], count m: Int) throws -> (mean: [Double], sd: [Double]) {
         let n = count, d = dimension
         var ks = Matrix(rows: n, cols: m)   // K(X, X*)
-        let inv = lengthScales.map { 1 / $0 }
+        let inv = inverseLengthScales
+        var mean = [Double](repeating: 0, count: m)
         inputs.withUnsafeBufferPointer { x in
             points.withUnsafeBufferPointer { z in
+            inv.withUnsafeBufferPointer { inv in
+            alpha.withUnsafeBufferPointer { al in
+            mean.withUnsafeMutableBufferPointer { mb in
                 ks.storage.withUnsafeMutableBufferPointer { kb in
                     for a in 0..<n {
                         for c in 0..<m {
@@ -190,15 +206,16 @@ struct GaussianProcess {
                             kb[a * m + c] = signalVariance * Self.matern52(r2: r2)
                         }
                     }
+                    for a in 0..<n { let al = al[a]; for c in 0..<m { mb[c] += kb[a * m + c] * al } }
                 }
-            }
+            }}}}
         }
-        var mean = [Double](repeating: 0, count: m)
-        for a in 0..<n { let al = alpha[a]; for c in 0..<m { mean[c] += ks[a, c] * al } }
-        let v = try cholesky.solveLower(ks)  // L⁻¹K(X, X*), all columns in one dtrsm
+        try cholesky.solveLower(inPlace: &ks)  // L⁻¹K(X, X*), all columns in one dtrsm
         var variance = [Double](repeating: signalVariance, count: m)
-        v.storage.withUnsafeBufferPointer { vb in
-            for a in 0..<n { for c in 0..<m { let t = vb[a * m + c]; variance[c] -= t * t } }
+        ks.storage.withUnsafeBufferPointer { vb in
+            variance.withUnsafeMutableBufferPointer { vr in
+                for a in 0..<n { for c in 0..<m { let t = vb[a * m + c]; vr[c] -= t * t } }
+            }
         }
         return (mean, variance.map { max($0, 1e-12 * signalVariance).squareRoot() })
     }

@@ -85,6 +85,32 @@ private func close(_ a: Double, _ b: Double, _ tol: Double = 1e-10) -> Bool { ab
         #expect(abs(r.x[0] - 1) < 1e-5 && abs(r.x[1] - 1) < 1e-5)
     }
 
+    /// GSL asks for f and then ∇f at the same point; the objective runs once per distinct point
+    /// (it is the expensive part of a GP fit), and the result is the same minimum.
+    @Test func bfgsEvaluatesEachPointOnce() throws {
+        var seen: [[UInt64]] = []
+        let r = try minimizeBFGS(start: [-1.2, 1], gradientTolerance: 1e-8, maxIterations: 500) { x in
+            seen.append(x.map(\.bitPattern))
+            let a = 1 - x[0], b = x[1] - x[0] * x[0]
+            return (a * a + 100 * b * b, [-2 * a - 400 * x[0] * b, 200 * b])
+        }
+        #expect(r.converged && abs(r.x[0] - 1) < 1e-5)
+        #expect(seen.count > 10)
+        // No two consecutive requests at one point (the memo); repeats further apart may recompute.
+        for i in 1..<seen.count { #expect(seen[i] != seen[i - 1], "evaluation \(i) repeats \(i - 1)") }
+    }
+
+    @Test func choleskySolveLowerInPlaceMatchesForwardSubstitution() throws {
+        let c = try Cholesky(Matrix([[4, 12, -16], [12, 37, -43], [-16, -43, 98]]))
+        var b = Matrix([[2, 4], [7, 13], [0, 3]])
+        try c.solveLower(inPlace: &b)
+        // L = [[2,0,0],[6,1,0],[-8,5,3]]: column 0 → (1, 1, 1), column 1 → (2, 1, (3 + 16 − 5)/3).
+        let expected: [Double] = [1, 2, 1, 1, 1, 14.0 / 3]
+        for (a, e) in zip(b.storage, expected) { #expect(abs(a - e) < 1e-12) }
+        var wrong = Matrix(rows: 2, cols: 1)
+        #expect(throws: NumericsError.self) { try c.solveLower(inPlace: &wrong) }
+    }
+
     @Test func nelderMeadFindsQuadraticMinimum() throws {
         let r = try minimizeNelderMead(start: [0, 0], stepSizes: [1, 1], sizeTolerance: 1e-6, maxIterations: 2000) { x in
             (x[0] - 3) * (x[0] - 3) + 2 * (x[1] + 1) * (x[1] + 1) + 5
