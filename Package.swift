@@ -16,19 +16,23 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         // SHA-256 of the testbed's model files for landscape provenance.
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        // The live dashboard's HTTP server (`mergetune serve`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // GSL (+ OpenBLAS as its CBLAS) behind a C shim; only Numerics imports it.
         .systemLibrary(name: "CGSL", path: "Sources/CGSL"),
-        .target(name: "Numerics", dependencies: ["CGSL"]),
+        // Module MergetuneNumerics (folder Sources/Numerics): Hummingbird's dependencies bring
+        // apple/swift-numerics, whose `Numerics` target would clash (names are unique per graph).
+        .target(name: "MergetuneNumerics", dependencies: ["CGSL"], path: "Sources/Numerics"),
         .target(name: "SafeTensors"),
-        .target(name: "Fusion", dependencies: ["SafeTensors", "Numerics"]),
-        .target(name: "Surrogate", dependencies: ["Numerics"]),
+        .target(name: "Fusion", dependencies: ["SafeTensors", "MergetuneNumerics"]),
+        .target(name: "Surrogate", dependencies: ["MergetuneNumerics"]),
         // The shipped model family (Testbed/ at the repository root holds its files; found at run time).
         .target(name: "Testbed", dependencies: [
-            "Numerics", "SafeTensors", "Fusion", .product(name: "Crypto", package: "swift-crypto"),
+            "MergetuneNumerics", "SafeTensors", "Fusion", .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "Optimizers", dependencies: ["Numerics"]),
+        .target(name: "Optimizers", dependencies: ["MergetuneNumerics"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Where trials run: in-process, local slots (GPUs), Slurm; the attempt-file protocol.
         .target(name: "Executors"),
@@ -36,27 +40,36 @@ let package = Package(
             "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed", "Executors",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // `mergetune serve`: the live dashboard over a ledger (read-only).
+        .target(name: "Dashboard", dependencies: [
+            "Ledger", "StudyEngine", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors", "Numerics",
+            "Dashboard", "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors", "MergetuneNumerics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Numerics", "Testbed", "Ledger", "Executors",
+            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "MergetuneNumerics", "Testbed", "Ledger", "Executors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Scratch directories for the test targets, removed when the test process exits.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "NumericsTests", dependencies: ["MergetuneNumerics"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FusionTests", dependencies: ["TestSupport", "Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "MergetuneNumerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
         // The local executor's tests run the built mergetune binary's `trial supervise`.
         .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
+        // The dashboard (`mergetune serve`): in-process answers, the served binary, headless Chromium.
+        .testTarget(name: "DashboardTests", dependencies: [
+            "TestSupport", "Dashboard", "Ledger", "StudyEngine", "mergetune", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         // The Slurm executor; its cluster tests need scripts/slurm-up.sh and the built supervisor.
         .testTarget(name: "SlurmTests", dependencies: ["TestSupport", "Executors", "mergetune"]),
     ]

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// The decoder's hyperparameters (the `text_config` of the checkpoints).
 public struct TextConfig: Sendable, Equatable {
