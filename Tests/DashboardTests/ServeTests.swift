@@ -74,6 +74,7 @@ import FoundationNetworking
                       "api/studies/threads/running", "api/studies/threads/summary"]
         let deadline = Date().addingTimeInterval(240)
         let group = DispatchGroup()
+        let base = server.url
         for worker in 0..<3 {
             group.enter()
             Thread.detachNewThread {
@@ -81,7 +82,7 @@ import FoundationNetworking
                 // Bounded in count and time; stops once both coordinators exited.
                 while (a.0.isRunning || b.0.isRunning) && Date() < deadline && i < 20_000 {
                     let route = routes[i % routes.count]
-                    let r = httpGet(server.url + route)
+                    let r = httpGet(base + route)
                     stats.record(route: route, status: r.status, body: r.body)
                     i += 1
                 }

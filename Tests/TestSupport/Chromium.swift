@@ -7,6 +7,7 @@ import Foundation
 public enum Chromium {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// The browser's path, nil when none is installed.
@@ -134,6 +135,11 @@ public enum DOM {
             }
             result.append(Element(tag: tag, attributes: attributes, offset: start))
             i += 1
+            // A script's or style's text is not markup.
+            if tag == "script" || tag == "style" {
+                let end = Array("</\(tag)".utf8)
+                while i + end.count <= chars.count, !chars[i..<(i + end.count)].elementsEqual(end) { i += 1 }
+            }
         }
         return result
     }
@@ -145,13 +151,30 @@ public enum DOM {
 
     /// The text inside the element with this id (tags dropped, entities decoded, spaces collapsed).
     public static func text(_ html: String, id: String) -> String? {
-        guard let open = html.range(of: "id=\"\(id)\"") else { return nil }
-        guard let tagEnd = html[open.upperBound...].firstIndex(of: ">") else { return nil }
-        // The element's tag name, to find its matching end tag (no nesting of the same tag assumed).
-        let tagStart = html[..<open.lowerBound].lastIndex(of: "<")!
-        let tag = html[html.index(after: tagStart)...].prefix { $0.isLetter || $0.isNumber }
-        guard let close = html[tagEnd...].range(of: "</\(tag)>") else { return nil }
-        return plain(String(html[html.index(after: tagEnd)..<close.lowerBound]))
+        inner(html, id: id).map(plain)
+    }
+
+    /// The markup inside the element with this id (nested elements of its own tag included).
+    public static func inner(_ html: String, id: String) -> String? {
+        guard let open = html.range(of: " id=\"\(id)\"") else { return nil }
+        guard let tagEnd = html[open.upperBound...].firstIndex(of: ">"),
+              let tagStart = html[..<open.lowerBound].lastIndex(of: "<") else { return nil }
+        let tag = String(html[html.index(after: tagStart)...].prefix { $0.isLetter || $0.isNumber })
+        var depth = 1
+        var cursor = html.index(after: tagEnd)
+        let contentStart = cursor
+        while cursor < html.endIndex {
+            guard let lt = html[cursor...].firstIndex(of: "<") else { return nil }
+            let rest = html[lt...]
+            if rest.hasPrefix("</\(tag)>") {
+                depth -= 1
+                if depth == 0 { return String(html[contentStart..<lt]) }
+            } else if rest.hasPrefix("<\(tag)"), let next = rest.dropFirst(tag.count + 1).first, next == " " || next == ">" {
+                depth += 1
+            }
+            cursor = html.index(after: lt)
+        }
+        return nil
     }
 
     /// Text with tags removed, entities decoded and whitespace collapsed.
