@@ -56,8 +56,8 @@ enum Pages {
     .notice { border: 1px solid var(--line); border-left: 4px solid var(--warn); background: #fff8c5; padding: 12px 16px; border-radius: 4px; max-width: 820px; }
     .notice.error { border-left-color: var(--bad); background: #ffebe9; }
     .notice code, code { background: var(--band); padding: 1px 4px; border-radius: 3px; overflow-wrap: anywhere; }
-    #conn { font-size: 12px; }
-    #conn.lost { color: var(--bad); font-weight: 600; }
+    #conn { font-size: 12px; color: #c9d1d9; }
+    #conn.lost { color: #ffaba8; font-weight: 600; }
     section.report svg { max-width: 100%; height: auto; }
     """
 

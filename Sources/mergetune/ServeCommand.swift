@@ -37,11 +37,19 @@ struct Serve: ParsableCommand {
                     FileHandle.standardError.write(Data("serving the dashboard of \(path) (read-only); Ctrl-C stops it\n".utf8))
                 }
             } catch {
-                failure = error
+                let text = String(describing: error)
+                failure = text.contains("Address already in use") || text.contains("errno: 98")
+                    ? ServeError(message: "cannot listen on \(host):\(port): the address is already in use (another `mergetune serve`?); pass another --port, or --port 0 for a free one")
+                    : ServeError(message: "cannot serve on \(host):\(port): \(text)")
             }
             done.signal()
         }
         done.wait()
         if let failure { throw failure }
     }
+}
+
+struct ServeError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

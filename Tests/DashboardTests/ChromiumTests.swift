@@ -12,7 +12,7 @@ struct DashboardInChromium {
     @Test func theStudyListAfterItsScriptRan() throws {
         let (dir, path) = try Fixture.finishedLedger("alpha", optimizers: ["random", "sobol"], budget: 5)
         let second = dir.appendingPathComponent("beta.toml")
-        try Fixture.spec(name: "beta", optimizers: ["cmaes"], budget: 4).write(to: second, atomically: true, encoding: .utf8)
+        try Fixture.spec(name: "beta", optimizers: ["cmaes"], budget: 6).write(to: second, atomically: true, encoding: .utf8)
         _ = try StudyEngine.launch(specURL: second, ledgerPath: path)
         let server = try ServeProcess(ledger: path)
         let dom = try Chromium.dumpDOM(url: server.url, budgetMs: 3000)
