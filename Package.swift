@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
         // The live dashboard's HTTP server (`mergetune serve`).
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        // The report page's templates (mergetune study report).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", exact: "2.1.1"),
     ],
     targets: [
         // GSL (+ OpenBLAS as its CBLAS) behind a C shim; only Numerics imports it.
@@ -40,17 +42,24 @@ let package = Package(
             "Optimizers", "Surrogate", "Ledger", "Fusion", "SafeTensors", "Testbed", "Executors",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // SVG charts (scales, axes, lines, bands, boxes, heatmaps, contours); Foundation only.
+        .target(name: "Charts"),
+        // A study's report (HTML page and sections) from the ledger alone.
+        .target(name: "Reports", dependencies: [
+            "StudyEngine", "Ledger", "Charts", "Surrogate", "Optimizers", "Fusion", "Testbed",
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
         // `mergetune serve`: the live dashboard over a ledger (read-only).
         .target(name: "Dashboard", dependencies: [
-            "Ledger", "StudyEngine", .product(name: "Hummingbird", package: "hummingbird"),
+            "Ledger", "StudyEngine", "Reports", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "mergetune", dependencies: [
-            "Dashboard", "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors", "MergetuneNumerics",
+            "Dashboard", "Reports", "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "Ledger", "Testbed", "Executors", "MergetuneNumerics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mergetune-bench", dependencies: [
-            "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "MergetuneNumerics", "Testbed", "Ledger", "Executors",
+            "Reports", "StudyEngine", "Surrogate", "Optimizers", "Fusion", "SafeTensors", "MergetuneNumerics", "Testbed", "Ledger", "Executors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Scratch directories for the test targets, removed when the test process exits.
@@ -63,6 +72,8 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "MergetuneNumerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LedgerTests", dependencies: ["TestSupport", "Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "StudyEngineTests", dependencies: ["TestSupport", "StudyEngine", "Testbed", "Fusion"]),
+        .testTarget(name: "ChartsTests", dependencies: ["Charts"]),
+        .testTarget(name: "ReportsTests", dependencies: ["TestSupport", "Reports", "Charts", "StudyEngine", "Ledger"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "mergetune"]),
         // The local executor's tests run the built mergetune binary's `trial supervise`.
         .testTarget(name: "ExecutorsTests", dependencies: ["TestSupport", "Executors", "mergetune"]),

@@ -144,9 +144,13 @@ public final class DashboardData: @unchecked Sendable {
     }
 
     public func studies(now: Date = Date()) throws -> StudyList {
-        try source.read { ledger in
-            StudyList(ledger: source.path, now: iso(now),
-                      studies: try ledger.studies().map { try DashboardData.entry(ledger, $0, now: now) })
+        do {
+            return try source.read { ledger in
+                StudyList(ledger: source.path, now: iso(now),
+                          studies: try ledger.studies().map { try DashboardData.entry(ledger, $0, now: now) })
+            }
+        } catch is LedgerSource.LedgerBeingCreated {
+            return StudyList(ledger: source.path, now: iso(now), studies: [])
         }
     }
 

@@ -126,11 +126,19 @@ public final class LedgerSource: @unchecked Sendable {
         do {
             return try body(ledger)
         } catch {
+            if LedgerSource.isBeingCreated(error) { throw LedgerBeingCreated() }
             let failure = LedgerSource.failure(error, path: path)
             // A file that cannot be read any more (replaced, truncated) is opened afresh next time.
             if case .unreadable = failure { lock.withLock { cached = nil } }
             throw failure
         }
+    }
+
+    /// A ledger file that its first coordinator has created but not yet given its tables (a
+    /// moment after `study launch` starts): it has no studies yet, which is not a failure.
+    static func isBeingCreated(_ error: Error) -> Bool {
+        guard let db = error as? DatabaseError else { return false }
+        return db.resultCode.primaryResultCode == .SQLITE_ERROR && (db.message ?? "").hasPrefix("no such table")
     }
 
     static func failure(_ error: Error, path: String) -> DashboardFailure {
@@ -156,6 +164,8 @@ public final class LedgerSource: @unchecked Sendable {
         if text.contains("database is locked") || text.contains("SQLITE_BUSY") { return .locked(path: path, detail: text) }
         return .unreadable(path: path, detail: text)
     }
+
+    struct LedgerBeingCreated: Error {}
 
     static func isBusy(_ code: ResultCode) -> Bool {
         code.primaryResultCode == .SQLITE_BUSY || code.primaryResultCode == .SQLITE_LOCKED

@@ -30,17 +30,17 @@ enum Pages {
     :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg: #ffffff; --band: #f6f8fa; --accent: #0969da;
             --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; }
     * { box-sizing: border-box; }
-    body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
-    header.top { background: #24292f; color: #fff; padding: 10px 24px; display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; }
+    body { margin: 0; max-width: none; padding: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+    header.top { background: #24292f; color: #fff; padding: 10px 24px; margin: 0; border: 0; display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; }
     header.top a { color: #fff; text-decoration: none; font-weight: 600; }
     header.top .ledger { color: #c9d1d9; font-size: 13px; overflow-wrap: anywhere; }
     main { max-width: 1180px; margin: 0 auto; padding: 16px 24px 48px; }
     h1 { font-size: 24px; margin: 8px 0 4px; }
     h2 { font-size: 18px; margin: 28px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
-    table { border-collapse: collapse; width: 100%; font-size: 14px; }
-    th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; white-space: nowrap; }
-    th { background: var(--band); font-weight: 600; }
-    td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+    table.dash { border-collapse: collapse; width: 100%; font-size: 14px; }
+    table.dash th, table.dash td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; white-space: nowrap; }
+    table.dash th { background: var(--band); font-weight: 600; }
+    table.dash td.num, table.dash th.num { text-align: right; font-variant-numeric: tabular-nums; }
     a { color: var(--accent); }
     .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; border: 1px solid currentColor; }
     .status-running { color: var(--accent); } .status-done { color: var(--ok); } .status-stopped { color: var(--warn); }
@@ -61,7 +61,7 @@ enum Pages {
     section.report svg { max-width: 100%; height: auto; }
     """
 
-    static func page(title: String, ledger: String, body: String, script: String = "", refresh: Int? = nil) -> String {
+    static func page(title: String, ledger: String, body: String, script: String = "", refresh: Int? = nil, extraStyle: String = "") -> String {
         """
         <!DOCTYPE html>
         <html lang="en">
@@ -70,6 +70,7 @@ enum Pages {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         \(refresh.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")
         <title>\(htmlEscape(title)) · mergetune</title>
+        \(extraStyle.isEmpty ? "" : "<style>\(extraStyle)</style>")
         <style>\(style)</style>
         </head>
         <body>
@@ -147,7 +148,7 @@ enum Pages {
         let body = """
         <h1>Studies</h1>
         <p class="meta">Every study in the ledger; the table refreshes every 2 s.</p>
-        <table id="studies"><thead>\(studyListHeader)</thead>
+        <table class="dash" id="studies"><thead>\(studyListHeader)</thead>
         <tbody>\(rows)</tbody></table>
         <p id="no-studies" class="empty"\(list.studies.isEmpty ? "" : " hidden")>No studies in this ledger yet: launch one with <code>mergetune study launch SPEC --ledger \(htmlEscape(list.ledger))</code>.</p>
         """
@@ -206,14 +207,14 @@ enum Pages {
         "<section class=\"report\" id=\"section-\(htmlEscape(s.id))\" data-section=\"\(htmlEscape(s.id))\"><h2>\(htmlEscape(s.title))</h2><div class=\"section-body\">\(s.html)</div></section>"
     }
 
-    static func study(_ entry: StudyEntry, running: RunningTrials, sections: SectionList, ledger: String) -> String {
+    static func study(_ entry: StudyEntry, running: RunningTrials, sections: SectionList, ledger: String, reportStyle: String = "") -> String {
         let name = entry.name
         let body = """
         <p class="meta"><a href="/">all studies</a></p>
         <h1 id="study-name">\(htmlEscape(name))</h1>
         \(headline(entry))
         <h2>Running trials</h2>
-        <table id="running"><thead><tr><th class="num">run</th><th>objective</th><th>optimizer</th><th class="num">seed</th>\
+        <table class="dash" id="running"><thead><tr><th class="num">run</th><th>objective</th><th>optimizer</th><th class="num">seed</th>\
         <th class="num">trial</th><th class="num">attempt</th><th>executor</th><th class="num">slot</th><th>host</th><th>job</th><th class="num">elapsed</th></tr></thead>
         <tbody>\(runningRows(running))</tbody></table>
         <p id="no-running" class="empty"\(running.running.isEmpty ? "" : " hidden")>No trial is running.</p>
@@ -237,9 +238,13 @@ enum Pages {
           const dt = (Date.now() - fetchedAt) / 1000;
           for (const td of document.querySelectorAll('#running td.elapsed')) td.textContent = dur(Number(td.dataset.elapsed) + dt);
         }
+        let sectionsAt = Date.now();
         async function refreshSections() {
+          sectionsAt = Date.now();
           const list = await getJSON(api + '/sections');
           const box = document.getElementById('sections');
+          // Keep what the reader chose (e.g. a landscape's seed) across the refresh.
+          const checked = Array.from(box.querySelectorAll('input:checked')).map(i => i.id).filter(Boolean);
           for (const s of list.sections) {
             let el = document.getElementById('section-' + s.id);
             if (!el) {
@@ -251,6 +256,7 @@ enum Pages {
             el.querySelector('h2').textContent = s.title;
             el.querySelector('.section-body').innerHTML = s.html;
           }
+          for (const id of checked) { const i = document.getElementById(id); if (i) i.checked = true; }
           version = list.version;
           box.dataset.version = version;
         }
@@ -271,9 +277,11 @@ enum Pages {
             document.getElementById('no-running').hidden = r.running.length > 0;
             fetchedAt = Date.now();
             // The report only changes with the ledger: fetch it again when the progress moved.
+            // At most every 5 s while trials finish (a large report is megabytes), at once when the status changes.
             const key = s.status + '/' + s.trialsDone + '/' + s.runsDone;
-            if (key !== document.body.dataset.progress) {
-              if (document.body.dataset.progress !== undefined) await refreshSections();
+            const old = document.body.dataset.progress;
+            if (key !== old && (Date.now() - sectionsAt > 5000 || old.split('/')[0] !== s.status)) {
+              await refreshSections();
               document.body.dataset.progress = key;
             }
             setConn(true, 'updated ' + new Date().toLocaleTimeString());
@@ -284,7 +292,7 @@ enum Pages {
         setInterval(tick, 1000);
         refresh();
         """
-        return page(title: name, ledger: ledger, body: body, script: script)
+        return page(title: name, ledger: ledger, body: body, script: script, extraStyle: reportStyle)
     }
 
     // MARK: Failures

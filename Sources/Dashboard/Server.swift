@@ -25,8 +25,10 @@ public struct DashboardSite: Sendable {
 
     var ledgerPath: String { data.source.path }
 
-    private func failure(_ error: Error, json: Bool) -> Reply {
-        let f = LedgerSource.failure(error, path: ledgerPath)
+    private func failure(_ error: Error, json: Bool, study: String? = nil) -> Reply {
+        // A study route on a ledger still being created: that study does not exist yet.
+        let f = error is LedgerSource.LedgerBeingCreated
+            ? DashboardFailure.noSuchStudy(name: study ?? "", path: ledgerPath) : LedgerSource.failure(error, path: ledgerPath)
         var reply = json
             ? Reply.json(encodeJSON(APIError(error: f.kind, message: f.description, ledger: ledgerPath)), status: f.status)
             : Reply.html(Pages.failure(f, ledger: ledgerPath), status: f.status)
@@ -34,28 +36,29 @@ public struct DashboardSite: Sendable {
         return reply
     }
 
-    private func api(_ body: () throws -> String) -> Reply {
-        do { return .json(try body()) } catch { return failure(error, json: true) }
+    private func api(_ study: String? = nil, _ body: () throws -> String) -> Reply {
+        do { return .json(try body()) } catch { return failure(error, json: true, study: study) }
     }
 
-    private func page(_ body: () throws -> String) -> Reply {
-        do { return .html(try body()) } catch { return failure(error, json: false) }
+    private func page(_ study: String? = nil, _ body: () throws -> String) -> Reply {
+        do { return .html(try body()) } catch { return failure(error, json: false, study: study) }
     }
 
     public func indexPage() -> Reply { page { Pages.index(try data.studies()) } }
 
     public func studyPage(_ name: String) -> Reply {
-        page {
+        page(name) {
             let entry = try data.study(name)
-            return Pages.study(entry, running: try data.running(name), sections: try data.sections(name), ledger: ledgerPath)
+            let sections = try data.sections(name)
+            return Pages.study(entry, running: try data.running(name), sections: sections, ledger: ledgerPath, reportStyle: ReportStyle.current)
         }
     }
 
     public func studiesAPI() -> Reply { api { encodeJSON(try data.studies()) } }
-    public func studyAPI(_ name: String) -> Reply { api { encodeJSON(try data.study(name)) } }
-    public func summaryAPI(_ name: String) -> Reply { api { try data.summaryJSON(name) } }
-    public func runningAPI(_ name: String) -> Reply { api { encodeJSON(try data.running(name)) } }
-    public func sectionsAPI(_ name: String) -> Reply { api { try data.sectionsJSON(name) } }
+    public func studyAPI(_ name: String) -> Reply { api(name) { encodeJSON(try data.study(name)) } }
+    public func summaryAPI(_ name: String) -> Reply { api(name) { try data.summaryJSON(name) } }
+    public func runningAPI(_ name: String) -> Reply { api(name) { encodeJSON(try data.running(name)) } }
+    public func sectionsAPI(_ name: String) -> Reply { api(name) { try data.sectionsJSON(name) } }
 
     public func notFound(_ path: String) -> Reply {
         path.hasPrefix("/api/")

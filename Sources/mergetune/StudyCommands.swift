@@ -12,7 +12,7 @@ struct StudyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "study",
         abstract: "Compare optimizers on objectives over seeds; every evaluation lands in a SQLite ledger.",
-        subcommands: [Launch.self, Resume.self, Status.self, Stop.self, List.self, Show.self, Summary.self, Export.self]
+        subcommands: [Launch.self, Resume.self, Status.self, Stop.self, List.self, Show.self, Summary.self, Export.self, Report.self]
     )
 }
 

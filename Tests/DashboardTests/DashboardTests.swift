@@ -56,7 +56,7 @@ import TestSupport
         }
         // The page's script polls these routes (and nothing outside the dashboard: works offline).
         #expect(page.body.contains("'/sections'") && page.body.contains("'/running'"))
-        #expect(!page.body.contains("http://") && !page.body.contains("https://"))
+        #expect(!page.body.contains("src=\"http") && !page.body.contains("<link") && !page.body.contains("@import"))
     }
 
     @Test func indexListsEveryStudyWithALink() throws {
@@ -109,6 +109,20 @@ import TestSupport
         _ = try StudyEngine.launch(specURL: specURL, ledgerPath: path)
         #expect(site.get("/").status == 200)
         #expect(try Fixture.decode(StudyList.self, site.studiesAPI()).studies.map(\.name) == ["late"])
+    }
+
+    @Test func aLedgerBeingCreatedHasNoStudiesYet() throws {
+        // The moment after `study launch` created the file and before it made the tables.
+        let path = Scratch.path("creating") + ".sqlite"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let site = Fixture.site(path)
+        let index = site.get("/")
+        #expect(index.status == 200)
+        #expect(DOM.elements(index.body, with: "data-study").isEmpty)
+        #expect(index.body.contains("No studies in this ledger yet"))
+        #expect(site.get("/studies/soon").status == 404)
+        #expect(try Fixture.decode(APIError.self, site.get("/api/studies/soon/summary")).error == "no_such_study")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
     }
 
     @Test func aLockedLedgerGetsA503AfterRetrying() throws {

@@ -131,7 +131,7 @@ final class HammerStats: @unchecked Sendable {
         lock.withLock {
             requests += 1
             // Before the coordinator creates its study the routes of that study are 404: expected.
-            if status != 200 && status != 404 { failures.append("\(route): \(status) \(body.prefix(200))") }
+            if status != 200 && status != 404 { failures.append("\(route): \(status) \(body.prefix(1500))") }
             if let running {
                 maxRunning = max(maxRunning, running.running.count)
                 slots.formUnion(running.running.compactMap(\.slot))
