@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times every page and API route of `mergetune serve` on a 100,000-trial ledger
 # (Benchmarks/dashboard.md). Usage: bash Benchmarks/dashboard_bench.sh [LEDGER] [REPEATS]
-# Without LEDGER it makes one: 2 analytic objectives x 4 optimizers x 50 seeds x 250 evaluations.
+# Without LEDGER it makes one with `mergetune-bench report` (the report's benchmark ledger: a
+# quickstart-shaped study, 6 optimizers x 4 landscapes x 10 seeds, filled with 100,000 trials).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ledger="${1:-}"
@@ -9,38 +10,12 @@ repeats="${2:-10}"
 bin=.build/release/mergetune
 [ -x "$bin" ] || swift build -c release --product mergetune
 work="$(mktemp -d)"
-trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 serve_pid=""
+trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 if [ -z "$ledger" ]; then
+    [ -x .build/release/mergetune-bench ] || swift build -c release --product mergetune-bench
     ledger="$work/large.sqlite"
-    cat > "$work/large.toml" <<'EOF'
-name = "large"
-seeds = 50
-budget = 250
-
-[[optimizers]]
-kind = "random"
-
-[[optimizers]]
-kind = "sobol"
-
-[[optimizers]]
-kind = "cmaes"
-
-[[optimizers]]
-kind = "pattern"
-
-[[objectives]]
-kind = "analytic"
-function = "branin"
-
-[[objectives]]
-kind = "analytic"
-function = "six_hump_camel"
-EOF
-    start=$(date +%s)
-    "$bin" study launch "$work/large.toml" --ledger "$ledger" --jobs 2 > /dev/null
-    echo "made $ledger in $(( $(date +%s) - start )) s" >&2
+    .build/release/mergetune-bench report --trials 100000 --ledger "$ledger" --repeats 1 >&2
 fi
 study="$("$bin" study list --ledger "$ledger" | awk 'NR == 3 { print $1 }')"
 "$bin" study list --ledger "$ledger" >&2

@@ -55,3 +55,72 @@ struct DashboardInChromium {
         #expect(server.stop() == 0)
     }
 }
+
+/// The report inside the dashboard, as the browser has it after the page's script ran: its
+/// figures exist with one series per optimizer, one point per evaluation, labelled axes, and the
+/// numbers drawn are the summary's.
+@Suite(.serialized, .enabled(if: Chromium.enabled, Comment(rawValue: Chromium.skipMessage)))
+struct ReportInChromium {
+    static let optimizers = ["random", "sobol", "cmaes"]
+    static let budget = 8
+
+    /// Elements of each `<figure>` in a fragment, in order.
+    static func figures(_ html: String) -> [[DOM.Element]] {
+        let all = DOM.elements(html)
+        var out: [[DOM.Element]] = []
+        for e in all {
+            if e.tag == "figure" { out.append([e]) } else if !out.isEmpty { out[out.count - 1].append(e) }
+        }
+        return out
+    }
+
+    @Test func figuresSeriesPointsAxesAndNumbersMatchTheSummary() throws {
+        let (_, path) = try Fixture.finishedLedger("report", optimizers: Self.optimizers, budget: Self.budget)
+        let server = try ServeProcess(ledger: path)
+        let dom = try Chromium.dumpDOM(url: server.url + "studies/report", budgetMs: 3000)
+        #expect(DOM.text(dom, id: "conn")?.hasPrefix("updated") == true)
+        let summary = try JSONDecoder().decode(StudySummary.self, from: Data(httpGet(server.url + "api/studies/report/summary").body.utf8))
+
+        // Regret curves: one figure per objective; a band and a line per optimizer, `budget` points each.
+        let regret = try #require(DOM.inner(dom, id: "section-regret"), "no regret section")
+        let regretFigures = Self.figures(regret).filter { $0[0]["data-objective"] != nil }
+        #expect(regretFigures.map { $0[0]["data-objective"]! } == summary.objectives.map(\.name))
+        for (figure, objective) in zip(regretFigures, summary.objectives) {
+            let lines = figure.filter { $0["data-role"] == "line" }
+            #expect(lines.map { $0["data-series"]! } == Self.optimizers, "\(objective.name)")
+            #expect(lines.allSatisfy { $0["data-points"] == String(Self.budget) }, "\(objective.name): \(lines.map { $0["data-points"] ?? "" })")
+            #expect(figure.filter { $0["data-role"] == "band" }.count == Self.optimizers.count)
+            #expect(figure.filter { $0["data-role"] == "axis-label" }.count == 2, "\(objective.name)")
+            #expect(figure.filter { $0["data-role"] == "axis" }.count == 2)
+            // Reference lines at the summary's regret.
+            let drawn = figure.filter { $0["data-role"] == "reference" }.compactMap { e in e["data-label"].map { ($0, Double(e["data-regret"] ?? "") ?? .nan) } }
+            for r in objective.references {
+                #expect(drawn.contains { $0.0 == r.method && $0.1 == r.regret }, "\(objective.name) \(r.method): \(drawn)")
+            }
+        }
+        let regretText = DOM.plain(regret)
+        #expect(regretText.contains("evaluations n") && regretText.contains("regret r(n)"))
+
+        // RoR: one box per optimizer; the medians and means drawn are the summary's overall numbers.
+        let ror = try #require(DOM.inner(dom, id: "section-ror"), "no RoR section")
+        let elements = DOM.elements(ror)
+        let boxes = elements.filter { $0["data-role"] == "box" }
+        #expect(boxes.map { $0["data-series"]! } == summary.overall.map(\.optimizer))
+        for (i, box) in boxes.enumerated() {
+            let next = i + 1 < boxes.count ? boxes[i + 1].offset : Int.max
+            let inside = elements.filter { $0.offset > box.offset && $0.offset < next }
+            let r = summary.overall[i]
+            #expect(box["data-points"] == String(r.objectives), "\(r.optimizer)")
+            if let m = r.medianRoR {
+                #expect(inside.first { $0["data-role"] == "median" }.flatMap { Double($0["data-value"] ?? "") } == m, "\(r.optimizer) median")
+            }
+            if let m = r.meanRoR {
+                #expect(inside.first { $0["data-role"] == "mean" }.flatMap { Double($0["data-value"] ?? "") } == m, "\(r.optimizer) mean")
+            }
+        }
+        // The overview's table has the summary's optimizers.
+        let overview = try #require(DOM.inner(dom, id: "section-overview"))
+        #expect(DOM.elements(overview, with: "data-optimizer").map { $0["data-optimizer"]! } == summary.overall.map(\.optimizer))
+        #expect(server.stop() == 0)
+    }
+}
