@@ -71,6 +71,9 @@ public struct SectionList: Codable, Sendable, Equatable {
     public var study: String
     /// Changes whenever the ledger does; the page fetches sections again only then.
     public var version: String
+    /// True while this answer is from an older state of the ledger and a newer one is being
+    /// computed (the page asks again in a moment).
+    public var stale: Bool
     public var sections: [DashboardSection]
 }
 
@@ -103,28 +106,82 @@ func encodeJSON<T: Encodable>(_ value: T) -> String {
 public final class DashboardData: @unchecked Sendable {
     public let source: LedgerSource
     let sectionBuilder: SectionBuilder
-    private let cacheLock = NSLock()
-    // (route, study, ledger change key) -> body: a finished or idle study is computed once.
-    private var cache: [String: String] = [:]
-    private var cacheOrder: [String] = []
-
     public init(source: LedgerSource, sections: @escaping SectionBuilder) {
         self.source = source
         self.sectionBuilder = sections
     }
 
-    private func cached(_ route: String, _ study: String, _ compute: () throws -> String) throws -> String {
-        let key = "\(route)\u{1}\(study)\u{1}\(source.changeKey())"
-        if let hit = cacheLock.withLock({ cache[key] }) { return hit }
-        let value = try compute()
-        cacheLock.withLock {
-            if cache[key] == nil {
-                cache[key] = value
-                cacheOrder.append(key)
-                if cacheOrder.count > 16 { cache[cacheOrder.removeFirst()] = nil }
+    private let slotsLock = NSLock()
+    private var slots: [String: Slot] = [:]
+    /// Whole-study answers (summary, sections) are computed here, off the request threads.
+    private let computeQueue = DispatchQueue(label: "mergetune.dashboard.compute", qos: .utility, attributes: .concurrent)
+
+    /// The last answer computed for one (route, study), the ledger state it was computed from,
+    /// and the computation in flight, if any.
+    private struct Slot {
+        var value: String?
+        var key: String?
+        var error: Error?
+        var inFlight: DispatchGroup?
+    }
+
+    /// Stale-while-revalidate: an answer computed from the current ledger is returned as is; one
+    /// from an older state is returned at once while a new one is computed in the background
+    /// (one computation per answer at a time), so no request waits for a whole-study
+    /// computation except the very first (`warm` does that one at start). `stale` tells which.
+    private func fresh(_ route: String, _ study: String, _ compute: @escaping @Sendable () throws -> String) throws -> (value: String, stale: Bool) {
+        let id = route + "\u{1}" + study
+        let key = source.changeKey()
+        slotsLock.lock()
+        let slot = slots[id] ?? Slot()
+        if let v = slot.value, slot.key == key { slotsLock.unlock(); return (v, false) }
+        if let v = slot.value {
+            if slot.inFlight == nil { start(id, key, compute) }
+            slotsLock.unlock()
+            return (v, true)
+        }
+        let group = slot.inFlight ?? start(id, key, compute)
+        slotsLock.unlock()
+        group.wait()
+        return try slotsLock.withLock {
+            if let v = slots[id]?.value { return (v, slots[id]?.key != key) }
+            throw slots[id]?.error ?? DashboardFailure.unreadable(path: source.path, detail: "no answer was computed")
+        }
+    }
+
+    /// Starts computing a slot (the caller holds `slotsLock`).
+    @discardableResult
+    private func start(_ id: String, _ key: String, _ compute: @escaping @Sendable () throws -> String) -> DispatchGroup {
+        let group = DispatchGroup()
+        group.enter()
+        slots[id, default: Slot()].inFlight = group
+        computeQueue.async { [self] in
+            let result = Result { try compute() }
+            slotsLock.withLock {
+                var slot = slots[id] ?? Slot()
+                switch result {
+                case .success(let v): slot.value = v; slot.key = key; slot.error = nil
+                // A failure is not kept as an answer: the next request tries again.
+                case .failure(let e): slot.error = e; if slot.key == nil { slot.value = nil }
+                }
+                slot.inFlight = nil
+                slots[id] = slot
+            }
+            group.leave()
+        }
+        return group
+    }
+
+    /// Computes every study's summary and sections in the background (at server start), so that
+    /// the first requests find them ready.
+    public func warm() {
+        computeQueue.async { [self] in
+            guard let list = try? studies() else { return }
+            for s in list.studies {
+                _ = try? summaryJSON(s.name)
+                _ = try? sectionsJSON(s.name)
             }
         }
-        return value
     }
 
     static func entry(_ ledger: Ledger, _ study: StudyRecord, now: Date) throws -> StudyEntry {
@@ -179,27 +236,33 @@ public final class DashboardData: @unchecked Sendable {
         }
     }
 
-    /// Exactly `mergetune study summary NAME --format json`.
+    /// Exactly `mergetune study summary NAME --format json` (of the ledger as it was when last
+    /// computed: at most one computation behind while the study runs).
     public func summaryJSON(_ name: String) throws -> String {
-        try cached("summary", name) {
+        let source = self.source
+        return try fresh("summary", name) {
             try source.read { ledger in
                 try StudyReport.render(try StudyMetrics(ledger: ledger, studyName: name).summary(), format: .json)
             }
-        }
+        }.value
     }
 
     public func sections(_ name: String) throws -> SectionList {
         try JSONDecoder().decode(SectionList.self, from: Data(sectionsJSON(name).utf8))
     }
 
-    /// The sections as the JSON body (cached as text: no decode and re-encode per poll).
+    /// The sections as the JSON body (kept as text: no decode and re-encode per poll).
     public func sectionsJSON(_ name: String) throws -> String {
-        let version = source.changeKey()
-        return try cached("sections", name) {
-            try source.read { ledger in
+        let source = self.source, builder = sectionBuilder
+        let (body, stale) = try fresh("sections", name) {
+            let version = source.changeKey()
+            return try source.read { ledger in
                 guard try ledger.study(named: name) != nil else { throw LedgerError.noSuchStudy(name) }
-                return encodeJSON(SectionList(study: name, version: version, sections: try sectionBuilder(ledger, name)))
+                return encodeJSON(SectionList(study: name, version: version, stale: false, sections: try builder(ledger, name)))
             }
         }
+        guard stale else { return body }
+        // Mark an answer from an older ledger state, so the page asks again soon.
+        return body.replacingOccurrences(of: "\"stale\" : false", with: "\"stale\" : true")
     }
 }

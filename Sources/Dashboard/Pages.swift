@@ -259,6 +259,8 @@ enum Pages {
           for (const id of checked) { const i = document.getElementById(id); if (i) i.checked = true; }
           version = list.version;
           box.dataset.version = version;
+          // An answer from an older ledger state (a newer one is being computed): ask again soon.
+          if (list.stale) setTimeout(() => refreshSections().catch(() => {}), 2000);
         }
         async function refresh() {
           try {

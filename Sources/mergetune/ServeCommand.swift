@@ -35,6 +35,7 @@ struct Serve: ParsableCommand {
                     let shown = host.contains(":") ? "[\(host)]" : host
                     FileHandle.standardOutput.write(Data("http://\(shown):\(bound)/\n".utf8))
                     FileHandle.standardError.write(Data("serving the dashboard of \(path) (read-only); Ctrl-C stops it\n".utf8))
+                    site.data.warm()
                 }
             } catch {
                 let text = String(describing: error)

@@ -72,6 +72,34 @@ import TestSupport
         #expect(Fixture.site(path).get("/studies/second.one").status == 200)
     }
 
+    @Test func cachedAnswersFollowTheLedger() throws {
+        let (dir, path) = try Fixture.finishedLedger("cached", optimizers: ["random"], budget: 3)
+        let site = Fixture.site(path)
+        let first = try Fixture.decode(SectionList.self, site.sectionsAPI("cached"))
+        #expect(try Fixture.decode(SectionList.self, site.sectionsAPI("cached")).version == first.version)
+        let summary = site.summaryAPI("cached").body
+        // Another study written to the ledger: the version moves, the list grows, and this
+        // study's summary (unchanged) is still exactly the command's.
+        let more = dir.appendingPathComponent("more.toml")
+        try Fixture.spec(name: "more", optimizers: ["sobol"], budget: 3).write(to: more, atomically: true, encoding: .utf8)
+        _ = try StudyEngine.launch(specURL: more, ledgerPath: path)
+        // The first answer after the change is the previous one, marked stale, while the new one
+        // is computed in the background; then the new one comes.
+        let stale = try Fixture.decode(SectionList.self, site.sectionsAPI("cached"))
+        #expect(stale.stale && stale.version == first.version && stale.sections == first.sections)
+        var next = stale
+        let deadline = Date().addingTimeInterval(20)
+        while next.stale && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            next = try Fixture.decode(SectionList.self, site.sectionsAPI("cached"))
+        }
+        #expect(!next.stale && next.version != first.version)
+        #expect(!first.stale)
+        #expect(try Fixture.decode(StudyList.self, site.studiesAPI()).studies.map(\.name) == ["cached", "more"])
+        #expect(site.summaryAPI("cached").body == summary)
+        #expect(try Fixture.decode(StudyEntry.self, site.studyAPI("more")).trialsDone == 12)
+    }
+
     @Test func unknownStudiesAndRoutesAre404() throws {
         let (_, path) = try Fixture.finishedLedger("known", optimizers: ["random"], budget: 3)
         let site = Fixture.site(path)
