@@ -1,6 +1,6 @@
 import Executors
 import Foundation
-import Numerics
+import MergetuneNumerics
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

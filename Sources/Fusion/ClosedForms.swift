@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// Sums over a group of elements: ‖τ_V‖², ‖τ_R‖², ⟨τ_V, τ_R⟩, ‖θ_V‖², ‖θ_R‖² (in Double).
 public struct NormStats: Sendable, Codable, Equatable {

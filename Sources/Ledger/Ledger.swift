@@ -325,6 +325,21 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// How many of a study's trials are in each state (one grouped count, not the trials).
+    public func trialStates(study: Int64) throws -> [TrialState: Int] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT trials.state AS state, COUNT(*) AS n FROM trials JOIN runs ON runs.id = trials.run
+                WHERE runs.study = ? GROUP BY trials.state
+                """, arguments: [study])
+            var counts: [TrialState: Int] = [:]
+            for row in rows {
+                if let s = TrialState(rawValue: row["state"]) { counts[s] = row["n"] }
+            }
+            return counts
+        }
+    }
+
     // MARK: Creating a study
 
     /// What a new study consists of: each objective with its reference points and runs

@@ -1,6 +1,6 @@
 import Foundation
 import Fusion
-import Numerics
+import MergetuneNumerics
 import Yams
 
 /// A mergekit config file that mergetune cannot read or a recipe mergekit cannot express;

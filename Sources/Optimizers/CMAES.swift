@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// The CMA-ES strategy parameters, written out in the order of N. Hansen, "The CMA Evolution
 /// Strategy: A Tutorial" (arXiv:1604.00772, 2016), Table 1 / Appendix A (the layout follows

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// Settings of GP-BO (option names in parentheses; defaults in docs/optimizers.md).
 public struct GPBOSettings: Sendable, Equatable {

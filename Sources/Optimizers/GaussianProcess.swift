@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// A Gaussian-process regression model on the unit box: zero mean on standardized scores,
 /// Matérn-5/2 kernel with one length scale per dimension (ARD), a signal variance and a noise

@@ -1,4 +1,4 @@
-import Numerics
+import MergetuneNumerics
 
 /// One told trial: the point and its score (nil = failed evaluation).
 public struct ToldTrial: Sendable, Equatable {

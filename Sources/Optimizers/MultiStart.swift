@@ -1,4 +1,4 @@
-import Numerics
+import MergetuneNumerics
 
 /// Why a local search handed control back to the multi-start driver.
 enum LocalStop: Error {

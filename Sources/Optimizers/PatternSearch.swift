@@ -1,4 +1,4 @@
-import Numerics
+import MergetuneNumerics
 
 /// Compass (coordinate pattern) search with step halving (Kolda, Lewis & Torczon, "Optimization by
 /// direct search", SIAM Review 45(3), 2003, §3 "compass search").

@@ -1,4 +1,4 @@
-import Numerics
+import MergetuneNumerics
 
 /// Powell's conjugate-direction method (M. J. D. Powell, "An efficient method for finding the
 /// minimum of a function of several variables without calculating derivatives", Computer

@@ -1,4 +1,4 @@
-import Numerics
+import MergetuneNumerics
 
 /// The searches whose points do not depend on scores (Random, Sobol): trial k of a run is
 /// point k of a seeded stream, whatever was told (or is pending) before it, so replay and any

@@ -1,4 +1,4 @@
-import Numerics
+import MergetuneNumerics
 
 /// Quasi-random search along GSL's Sobol sequence (Bratley & Fox, ACM TOMS 14(1), 1988). With
 /// `scramble` (the default) the sequence is randomized by a seeded Cranley–Patterson shift (a

@@ -1,7 +1,7 @@
 import Foundation
 import Executors
 import Ledger
-import Numerics
+import MergetuneNumerics
 import Optimizers
 
 /// What one `launch`/`resume` did in this process.

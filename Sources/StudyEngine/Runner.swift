@@ -1,7 +1,7 @@
 import Foundation
 import Executors
 import Ledger
-import Numerics
+import MergetuneNumerics
 import Optimizers
 
 /// How one launch or resume runs: the spec's `[executor]` table with command-line overrides.

@@ -1,7 +1,7 @@
 import Foundation
 import Ledger
 import Optimizers
-import Numerics
+import MergetuneNumerics
 import SafeTensors  // jsonQuote: one JSON string serializer for the project
 
 public enum StudyError: Error, CustomStringConvertible {

@@ -1,6 +1,6 @@
 import Foundation
 import Executors
-import Numerics
+import MergetuneNumerics
 
 /// What a process executor's worker needs to evaluate one attempt of a built-in objective
 /// (surrogate, analytic, testbed): `trial.json` in the attempt directory.

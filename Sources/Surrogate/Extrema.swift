@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// The global minimum and maximum of a function over a box (they normalize regret).
 public struct Extrema: Sendable, Codable, Equatable {

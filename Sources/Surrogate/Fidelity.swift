@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// Leave-one-out fidelity of a surrogate (Skill-Injection paper, Appendix I).
 public struct LeaveOneOutResult: Sendable, Codable {

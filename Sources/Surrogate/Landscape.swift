@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// A closed-form method (FRANK, MetaGPT, …) measured on a landscape: a `#@reference` line.
 public struct ReferencePoint: Sendable, Codable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// The radial basis functions of scipy.interpolate.RBFInterpolator, with the same names and
 /// the same signs (r = epsilon · distance).

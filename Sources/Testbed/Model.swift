@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 import SafeTensors
 
 /// The decoder's hyperparameters (the `text_config` of the checkpoints).

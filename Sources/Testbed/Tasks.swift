@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import MergetuneNumerics
 
 /// One evaluation example: the answer tokens are tokens[answerStart ..< count-1] (the last token is `<eos>`).
 public struct TaskExample: Sendable, Decodable {

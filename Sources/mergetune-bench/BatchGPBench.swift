@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Numerics
+import MergetuneNumerics
 import Optimizers
 import Surrogate
 

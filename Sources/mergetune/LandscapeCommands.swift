@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import StudyEngine
-import Numerics
+import MergetuneNumerics
 import Surrogate
 
 extension MergeTune {

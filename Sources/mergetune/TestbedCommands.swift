@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Fusion
-import Numerics
+import MergetuneNumerics
 import Testbed
 
 extension MergeTune {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
-import Numerics
+import MergetuneNumerics
 
 /// Exit codes are part of the interface: 0 ok, 1 bad input or runtime failure, 2 usage error.
 /// ArgumentParser's own default for usage errors is 64, so errors are mapped here.
@@ -10,7 +10,7 @@ struct MergeTune: ParsableCommand {
         commandName: "mergetune",
         abstract: "Find the best coefficients for merging neural-network checkpoints.",
         version: Ledger.writerVersion,
-        subcommands: fusionCommands + landscapeCommands + studyCommands + testbedCommands + trialCommands
+        subcommands: fusionCommands + landscapeCommands + studyCommands + testbedCommands + trialCommands + serveCommands
     )
 }
 

@@ -1,5 +1,5 @@
 import Testing
-@testable import Numerics
+@testable import MergetuneNumerics
 
 @Suite struct DecimalNumberTests {
     @Test func acceptsDecimalNumbersWithSurroundingSpaces() {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Numerics
+import MergetuneNumerics
 @testable import Optimizers
 
 /// What a correct implementation must reach on the analytic test functions (10 seeds each;

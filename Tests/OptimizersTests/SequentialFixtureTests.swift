@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import Optimizers
-import Numerics
+import MergetuneNumerics
 
 /// The points the sequential optimizers (the protocol before pending points: ask, then tell of
 /// that point) handed out, recorded in Fixtures/sequential-points.csv with OPENBLAS_NUM_THREADS=1. Regenerate
