@@ -4,7 +4,7 @@
 # against the testbed"; results in docs/results.md). Run from the repository root.
 #   bash Benchmarks/surrogate_fidelity.sh [SEEDS] [OUTDIR]
 set -euo pipefail
-seeds="${1:-10}"
+seeds="${1:-5}"
 out="${2:-Benchmarks/results}"
 mkdir -p "$out"
 swift build -c release --product mergetune-bench

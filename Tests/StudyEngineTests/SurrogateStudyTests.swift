@@ -102,7 +102,7 @@ struct SurrogateStudyTests {
         #expect(plain.objectives[0] == spelled.objectives[0])
         #expect(plain.objectives[0].surrogate == nil && plain.objectives[0].smoothing == nil)
         let json = String(decoding: try JSONEncoder().encode(plain.objectives[0]), as: UTF8.self)
-        #expect(!json.contains("surrogate") && !json.contains("smoothing"))
+        #expect(json.contains("\"kind\":\"surrogate\"") && !json.contains("\"surrogate\":") && !json.contains("\"smoothing\":"))
         // The default objective is the exact interpolant: a grid point scores its measured value.
         let exact = try PreparedStudy.prepare(plain).objectives[0]
         #expect(try exact.evaluate([1, 1]) == 0.70 || abs(try exact.evaluate([1, 1]) - 0.70) < 1e-12)
