@@ -167,4 +167,15 @@ struct SurrogateStudyTests {
         #expect(prepared.spec.objectives.last?.seeds == [0, 1, 2, 3, 4])
         #expect(prepared.objectives.last?.space.parameters.map(\.upper) == [4, 2])
     }
+
+    /// The GP-surrogate twin: the same optimizers, seeds, budgets and landscapes (parsed, not
+    /// prepared: fitting nine GPs in a debug build takes too long for this suite).
+    @Test func theGPTwinOfFrankVsOptimizersMatchesItsSurrogateHalf() throws {
+        let base = try StudySpec.load(repositoryRoot.appendingPathComponent("Studies/frank-vs-optimizers.toml"))
+        let gp = try StudySpec.load(repositoryRoot.appendingPathComponent("Studies/frank-vs-optimizers-gp.toml"))
+        #expect(gp.optimizers == base.optimizers && gp.seeds == base.seeds && gp.budgets == base.budgets)
+        let surrogates = base.objectives.filter { $0.kind == "surrogate" }
+        #expect(gp.objectives.map(\.landscape) == surrogates.map(\.landscape))
+        #expect(gp.objectives.allSatisfy { $0.surrogate == "gp" } && surrogates.allSatisfy { $0.surrogate == nil })
+    }
 }
