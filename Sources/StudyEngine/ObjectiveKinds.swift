@@ -34,7 +34,7 @@ public enum ObjectiveFactory {
 /// The RBF interpolant of a measured landscape (`landscape = "file.csv"`).
 enum SurrogateKind: ObjectiveKind {
     static let kind = "surrogate"
-    static let keys = ["landscape", "kernel"]
+    static let keys = ["landscape", "kernel", "surrogate", "smoothing"]
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         let path = try t.requiredString("landscape")
@@ -43,6 +43,23 @@ enum SurrogateKind: ObjectiveKind {
         o.kernel = try t.optionalString("kernel") ?? "thin_plate_spline"
         guard SurrogateSupport.kernels.contains(o.kernel!) else {
             throw SpecError(file: t.file, key: t.key("kernel"), "unknown kernel '\(o.kernel!)' (known: \(SurrogateSupport.kernels.joined(separator: ", ")))")
+        }
+        // The defaults ("rbf", smoothing 0) are stored as absent, so a spec that spells them out
+        // is the same study as one that does not.
+        if let kind = try t.optionalString("surrogate") {
+            guard let k = SurrogateModelKind(rawValue: kind) else {
+                throw SpecError(file: t.file, key: t.key("surrogate"), "unknown surrogate '\(kind)' (known: \(SurrogateModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            o.surrogate = k == .rbf ? nil : kind
+        }
+        if let v = t.table["smoothing"] {
+            guard let x = StudySpec.number(v), x.isFinite, x >= 0 else {
+                throw SpecError(file: t.file, key: t.key("smoothing"), "expected a non-negative number (the RBF's smoothing; 0 interpolates)")
+            }
+            guard o.surrogate == nil else {
+                throw SpecError(file: t.file, key: t.key("smoothing"), "only with surrogate = \"rbf\" (\(o.surrogate!) chooses or fits its own smoothing)")
+            }
+            o.smoothing = x == 0 ? nil : x
         }
         o.name = try t.optionalString("name") ?? url.deletingPathExtension().lastPathComponent
     }

@@ -53,6 +53,10 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     public var landscape: String?
     public var landscapeChecksum: String?
     public var kernel: String?
+    /// surrogate: the model kind (nil: "rbf", the interpolant) and an explicit RBF smoothing
+    /// (nil: 0). Absent from specs that use the defaults, so their stored form is unchanged.
+    public var surrogate: String?
+    public var smoothing: Double?
     /// analytic: the test function's name.
     public var function: String?
     /// Optional bounds (surrogate: inside the landscape's; analytic: replaces the function's box).
@@ -92,7 +96,7 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
 
 extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
-        case name, kind, landscape, landscapeChecksum, kernel, function, bounds, delayMs, references, sumToOne,
+        case name, kind, landscape, landscapeChecksum, kernel, surrogate, smoothing, function, bounds, delayMs, references, sumToOne,
              sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command
     }
 
@@ -104,6 +108,8 @@ extension ObjectiveSpec {
         landscape = try c.decodeIfPresent(String.self, forKey: .landscape)
         landscapeChecksum = try c.decodeIfPresent(String.self, forKey: .landscapeChecksum)
         kernel = try c.decodeIfPresent(String.self, forKey: .kernel)
+        surrogate = try c.decodeIfPresent(String.self, forKey: .surrogate)
+        smoothing = try c.decodeIfPresent(Double.self, forKey: .smoothing)
         function = try c.decodeIfPresent(String.self, forKey: .function)
         bounds = try c.decodeIfPresent([BoundSpec].self, forKey: .bounds)
         delayMs = try c.decode(Int.self, forKey: .delayMs)

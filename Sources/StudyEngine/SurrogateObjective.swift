@@ -48,36 +48,47 @@ enum SurrogateSupport {
         do { space = try SearchSpace(box) } catch {
             throw SpecError(file: file, key: "\(key).bounds", "\(error)")
         }
-        let rbf: RBFInterpolator
-        do { rbf = try RBFInterpolator(points: landscape.points, values: landscape.scores, kernel: kernel) } catch {
-            throw SpecError(file: file, key: "\(key).landscape", "cannot fit an RBF (\(kernel.rawValue)) to \(path): \(error)")
+        let surrogateKind: SurrogateModelKind
+        if let raw = spec.surrogate {
+            guard let k = SurrogateModelKind(rawValue: raw) else {
+                throw SpecError(file: file, key: "\(key).surrogate", "unknown surrogate '\(raw)' (known: \(SurrogateModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            surrogateKind = k
+        } else {
+            surrogateKind = .rbf
+        }
+        let model: SurrogateModel
+        do { model = try SurrogateModel.fit(landscape, kind: surrogateKind, kernel: kernel, smoothing: spec.smoothing) } catch {
+            let what = surrogateKind == .gp ? "a GP" : "an RBF (\(kernel.rawValue))"
+            throw SpecError(file: file, key: "\(key).landscape", "cannot fit \(what) surrogate (\(surrogateKind.rawValue)) to \(path): \(error)")
         }
         let references = landscape.references.map { r in
             ReferenceSpec(name: r.name,
                           params: r.params.map { Dictionary(uniqueKeysWithValues: zip(landscape.parameterNames, $0)) },
                           score: r.score)
         }
-        return SurrogateObjective(name: spec.name, space: space, rbf: rbf, delayMs: spec.delayMs, builtInReferences: references)
+        return SurrogateObjective(name: spec.name, space: space, model: model, delayMs: spec.delayMs, builtInReferences: references)
     }
 }
 
-/// The RBF interpolant of a measured landscape over its box.
+/// A surrogate of a measured landscape over its box: the RBF interpolant by default, or a
+/// smoothed RBF / GP mean (`surrogate = "rbf_loo" | "gp"`, docs/surrogate.md).
 public struct SurrogateObjective: Objective {
     public let name: String
     public var kind: String { "surrogate" }
     public let space: SearchSpace
-    let rbf: RBFInterpolator
+    let model: SurrogateModel
     let delayMs: Int
     public var trialDelayMs: Int { delayMs }
     public let builtInReferences: [ReferenceSpec]
 
     public func evaluate(_ x: [Double]) throws -> Double {
-        return rbf(x)
+        return model(x)
     }
 
     /// Dense Sobol search plus Nelder–Mead polish (Surrogate.findExtrema).
     public func extrema() throws -> (minimum: Double, maximum: Double) {
-        let e = try findExtrema(bounds: space.parameters.map { $0.lower...$0.upper }) { rbf($0) }
+        let e = try findExtrema(bounds: space.parameters.map { $0.lower...$0.upper }) { model($0) }
         return (e.minimum, e.maximum)
     }
 }

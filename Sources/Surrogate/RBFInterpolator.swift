@@ -272,6 +272,27 @@ public struct RBFInterpolator: Sendable {
     /// Builds and solves the augmented system on `points` (scipy's _build_and_solve_system).
     static func solve(points: [[Double]], values: [Double], kernel: RBFKernel, epsilon eps: Double,
                       smoothing: Double, powerRows: [[Int]]) throws -> LocalFit {
+        let (lhs, shift, scale, scaledCenters) = system(points: points, kernel: kernel, epsilon: eps,
+                                                        smoothing: smoothing, powerRows: powerRows)
+        let n = points.count, r = powerRows.count
+        let rhs = values + [Double](repeating: 0, count: r)
+        let solution: [Double]
+        do {
+            solution = try LU.solve(lhs, rhs)
+        } catch {
+            throw RBFError.singular(Self.singularMessage(points: points, shift: shift, scale: scale, powers: powerRows))
+        }
+        guard solution.allSatisfy(\.isFinite) else {
+            throw RBFError.singular(Self.singularMessage(points: points, shift: shift, scale: scale, powers: powerRows))
+        }
+        return LocalFit(scaledCenters: scaledCenters, shift: shift, scale: scale,
+                        a: Array(solution[0..<n]), b: Array(solution[n...]))
+    }
+
+    /// The augmented matrix [[K + smoothing·I, P], [Pᵀ, 0]] of `solve`, with the polynomial's
+    /// shift and scale and the scaled centers (the closed-form leave-one-out reuses it).
+    static func system(points: [[Double]], kernel: RBFKernel, epsilon eps: Double, smoothing: Double,
+                       powerRows: [[Int]]) -> (lhs: Matrix, shift: [Double], scale: [Double], scaledCenters: [Double]) {
         let n = points.count, d = points[0].count, r = powerRows.count
         // Shift and scale the polynomial's domain onto [-1, 1] (scipy: (max + min)/2, (max − min)/2).
         var shift = [Double](repeating: 0, count: d), scale = [Double](repeating: 1, count: d)
@@ -304,18 +325,7 @@ public struct RBFInterpolator: Sendable {
                 lhs[n + j, i] = p
             }
         }
-        let rhs = values + [Double](repeating: 0, count: r)
-        let solution: [Double]
-        do {
-            solution = try LU.solve(lhs, rhs)
-        } catch {
-            throw RBFError.singular(Self.singularMessage(points: points, shift: shift, scale: scale, powers: powerRows))
-        }
-        guard solution.allSatisfy(\.isFinite) else {
-            throw RBFError.singular(Self.singularMessage(points: points, shift: shift, scale: scale, powers: powerRows))
-        }
-        return LocalFit(scaledCenters: scaledCenters, shift: shift, scale: scale,
-                        a: Array(solution[0..<n]), b: Array(solution[n...]))
+        return (lhs, shift, scale, scaledCenters)
     }
 
     /// The local fit for evaluation point x: its k nearest data points, in increasing index
@@ -337,7 +347,7 @@ public struct RBFInterpolator: Sendable {
     }
 
     /// scipy's diagnosis of a singular system: is the monomial matrix rank deficient?
-    private static func singularMessage(points: [[Double]], shift: [Double], scale: [Double], powers: [[Int]]) -> String {
+    static func singularMessage(points: [[Double]], shift: [Double], scale: [Double], powers: [[Int]]) -> String {
         guard !powers.isEmpty else { return "singular matrix (are there repeated data points?)" }
         let rows = points.map { p in
             powers.map { pw in (0..<p.count).reduce(1.0) { $0 * power((p[$1] - shift[$1]) / scale[$1], pw[$1]) } }

@@ -10,6 +10,7 @@ extension MergeTune {
 }
 
 extension RBFKernel: ExpressibleByArgument {}
+extension SurrogateModelKind: ExpressibleByArgument {}
 
 struct LandscapeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -132,10 +133,17 @@ struct LandscapeFit: ParsableCommand {
     @Option(help: "Sobol samples for the global extrema.") var samples: Int = 4096
     @Option(help: "Leave-one-out repeats (the paper uses 20).") var repeats: Int = 20
     @Option(help: "Seed of the leave-one-out draws and the Sobol shift.") var seed: UInt64 = 0
+    @Option(name: .customLong("surrogate"),
+            help: ArgumentHelp("Surrogate kind: rbf (the interpolant, or --smoothing), rbf_loo (smoothing by leave-one-out), gp (GP regression mean).",
+                               valueName: SurrogateModelKind.allCases.map(\.rawValue).joined(separator: "|")))
+    var kind: SurrogateModelKind = .rbf
 
     func validate() throws {
         if samples < 1 { throw ValidationError("--samples must be at least 1") }
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
+        if kind != .rbf && surrogate.smoothing != 0 {
+            throw ValidationError("--smoothing is for --surrogate rbf (\(kind.rawValue) chooses or fits its own)")
+        }
     }
 
     struct Report: Codable {
@@ -148,16 +156,24 @@ struct LandscapeFit: ParsableCommand {
         let parameters: [Parameter]
         let scoreMin: Double
         let scoreMax: Double
+        /// rbf, rbf_loo or gp; the RBF fields below are absent for gp (`model` says what it is).
+        let surrogate: String
+        let model: String
         let kernel: String
-        let epsilon: Double
-        let smoothing: Double
-        let degree: Int
+        let epsilon: Double?
+        let smoothing: Double?
+        let degree: Int?
         /// k of local interpolation (absent: one dense solve) and the note saying so.
         let neighbors: Int?
         let note: String?
         let extrema: Extrema
         let loocv: LeaveOneOutResult?
         let loocvError: String?
+        /// Closed-form leave-one-out RMSE over every point (rbf_loo's criterion), and the
+        /// overshoot: the surrogate's maximum minus the best measured score.
+        let looAllRMSE: Double?
+        let bestMeasured: Double
+        let overshoot: Double
         let references: [Reference]
         let provenance: [String]
         let ignoredColumns: [IgnoredColumn]
@@ -165,24 +181,33 @@ struct LandscapeFit: ParsableCommand {
 
     func run() throws {
         let landscape = try input.load(file)
-        let rbf = try surrogate.fit(landscape)
-        let extrema = try findExtrema(bounds: landscape.bounds, samples: samples, seed: seed) { rbf($0) }
+        let model = try SurrogateModel.fit(landscape, kind: kind, kernel: surrogate.kernel, epsilon: surrogate.epsilon,
+                                           smoothing: kind == .rbf ? surrogate.smoothing : nil, degree: surrogate.degree,
+                                           neighbors: surrogate.neighborhood)
+        let rbf = model.rbf
+        let extrema = try findExtrema(bounds: landscape.bounds, samples: samples, seed: seed) { model($0) }
         var loocv: LeaveOneOutResult?, loocvError: String?
         do {
-            loocv = try leaveOneOutFidelity(landscape, kernel: surrogate.kernel, epsilon: surrogate.epsilon,
-                                            smoothing: surrogate.smoothing, neighbors: surrogate.neighborhood,
-                                            repeats: repeats, seed: seed)
+            loocv = try model.leaveOneOutFidelity(landscape, repeats: repeats, seed: seed, neighbors: surrogate.neighborhood)
         } catch let error as SurrogateError {
             loocvError = error.message  // a landscape without interior points still has a surrogate
         }
+        // The all-points closed form needs one dense solve.
+        var looAll: Double?
+        if rbf?.neighbors == nil, let e = try? model.leaveOneOutErrors(landscape) {
+            looAll = (e.map { $0 * $0 }.reduce(0, +) / Double(e.count)).squareRoot()
+        }
+        let best = landscape.scoreRange.upperBound
         let report = Report(
             file: file, points: landscape.points.count, mergedDuplicates: landscape.mergedDuplicates,
             interiorPoints: landscape.interiorIndices.count,
             parameters: zip(landscape.parameterNames, landscape.bounds).map { .init(name: $0, lower: $1.lowerBound, upper: $1.upperBound) },
             scoreMin: landscape.scoreRange.lowerBound, scoreMax: landscape.scoreRange.upperBound,
-            kernel: rbf.kernel.rawValue, epsilon: rbf.epsilon, smoothing: rbf.smoothing, degree: rbf.degree,
-            neighbors: rbf.neighbors, note: rbf.note, extrema: extrema, loocv: loocv, loocvError: loocvError,
-            references: landscape.references.map { .init(name: $0.name, params: $0.params, score: $0.score, surrogate: $0.params.map { rbf($0) }) },
+            surrogate: kind.rawValue, model: model.summary,
+            kernel: rbf?.kernel.rawValue ?? "matern52", epsilon: rbf?.epsilon, smoothing: rbf?.smoothing, degree: rbf?.degree,
+            neighbors: rbf?.neighbors, note: rbf?.note, extrema: extrema, loocv: loocv, loocvError: loocvError,
+            looAllRMSE: looAll, bestMeasured: best, overshoot: extrema.maximum - best,
+            references: landscape.references.map { .init(name: $0.name, params: $0.params, score: $0.score, surrogate: $0.params.map { model($0) }) },
             provenance: landscape.provenance, ignoredColumns: landscape.ignoredColumns)
         switch format {
         case .json:
@@ -200,9 +225,12 @@ struct LandscapeFit: ParsableCommand {
         var columns = ["file", "points", "kernel", "epsilon", "smoothing", "degree", "score_min", "score_max",
                        "surrogate_min"] + names.map { "argmin_\($0)" } + ["surrogate_max"] + names.map { "argmax_\($0)" }
         columns += ["loocv_repeats", "loocv_rmse", "loocv_rmse_percent"]
-        var values = [r.file, "\(r.points)", r.kernel, cell(r.epsilon), cell(r.smoothing), "\(r.degree)", cell(r.scoreMin), cell(r.scoreMax),
+        var values = [r.file, "\(r.points)", r.kernel, r.epsilon.map(cell) ?? "", r.smoothing.map(cell) ?? "", r.degree.map { "\($0)" } ?? "",
+                      cell(r.scoreMin), cell(r.scoreMax),
                       cell(r.extrema.minimum)] + r.extrema.argmin.map(cell) + [cell(r.extrema.maximum)] + r.extrema.argmax.map(cell)
         values += r.loocv.map { ["\($0.repeats)", cell($0.rmse), cell($0.rmsePercentOfRange)] } ?? ["0", "", ""]
+        columns += ["surrogate", "loo_all_rmse", "overshoot"]
+        values += [r.surrogate, r.looAllRMSE.map(cell) ?? "", cell(r.overshoot)]
         // Quote the file name if it needs it; every other cell is a number or a kernel name.
         if values[0].contains(",") || values[0].contains("\"") { values[0] = "\"" + values[0].replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
         return columns.joined(separator: ",") + "\n" + values.joined(separator: ",") + "\n"
@@ -222,7 +250,11 @@ struct LandscapeFit: ParsableCommand {
                          + short(p.lower).padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + short(p.upper))
         }
         lines.append("scores      \(short(r.scoreMin)) ... \(short(r.scoreMax)) (measured)")
-        lines.append("surrogate   \(r.kernel), epsilon \(short(r.epsilon)), smoothing \(short(r.smoothing)), degree \(r.degree)")
+        if let e = r.epsilon, let s = r.smoothing, let d = r.degree, r.surrogate == "rbf" {
+            lines.append("surrogate   \(r.kernel), epsilon \(short(e)), smoothing \(short(s)), degree \(d)")
+        } else {
+            lines.append("surrogate   \(r.model)")
+        }
         if let note = r.note { lines.append("            \(note)") }
         lines.append("maximum     \(short(r.extrema.maximum)) at \(at(r.extrema.argmax))")
         lines.append("minimum     \(short(r.extrema.minimum)) at \(at(r.extrema.argmin))")
@@ -231,6 +263,8 @@ struct LandscapeFit: ParsableCommand {
         } else {
             lines.append("LOOCV       unavailable: \(r.loocvError ?? "")")
         }
+        if let all = r.looAllRMSE { lines.append("LOO (all)   RMSE \(short(all)) over all \(r.points) points (closed form)") }
+        lines.append("overshoot   \(String(format: "%+.4g", r.overshoot)): surrogate maximum \(short(r.extrema.maximum)) vs best measured \(short(r.bestMeasured))")
         for ref in r.references {
             var line = "reference   \(ref.name) \(short(ref.score))"
             if let p = ref.params, let s = ref.surrogate { line += " at \(at(p)) (surrogate \(short(s)))" }

@@ -29,6 +29,31 @@ func landscapeScratch() throws -> URL {
         #expect(r.stdout.contains("reference   frank 0.58"))
     }
 
+    @Test func fitTakesASurrogateKindAndPrintsItsOvershoot() throws {
+        let dir = try landscapeScratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        struct Report: Decodable {
+            struct Extrema: Decodable { let maximum: Double }
+            let surrogate: String; let extrema: Extrema; let bestMeasured: Double; let overshoot: Double; let looAllRMSE: Double?
+        }
+        var maxima: [String: Double] = [:]
+        for kind in ["rbf", "rbf_loo", "gp"] {
+            let r = try MergeTuneBinary.run(["landscape", "fit", "ta.csv", "--surrogate", kind, "--format", "json"], in: dir)
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8))
+            #expect(json.surrogate == kind)
+            #expect(json.overshoot == json.extrema.maximum - json.bestMeasured)
+            #expect(json.looAllRMSE.map { $0 > 0 && $0 < 1 } == true)
+            maxima[kind] = json.extrema.maximum
+        }
+        #expect(maxima["gp"] != maxima["rbf"])
+        let table = try MergeTuneBinary.run(["landscape", "fit", "ta.csv", "--surrogate", "gp"], in: dir)
+        #expect(table.stdout.contains("surrogate   gp: Matérn-5/2 posterior mean"))
+        #expect(table.stdout.contains("overshoot   "))
+        let bad = try MergeTuneBinary.run(["landscape", "fit", "ta.csv", "--surrogate", "gp", "--smoothing", "0.1"], in: dir)
+        #expect(bad.status == 2 && bad.stderr.contains("--smoothing is for --surrogate rbf"))
+    }
+
     @Test func fitJSONAgreesWithCSVAndIsDeterministic() throws {
         let dir = try landscapeScratch()
         defer { try? FileManager.default.removeItem(at: dir) }

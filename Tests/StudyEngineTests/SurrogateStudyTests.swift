@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Ledger
 import Optimizers
+import Surrogate
 @testable import StudyEngine
 
 /// The repository root (for the shipped Studies/ and Surrogates/).
@@ -92,6 +93,57 @@ struct SurrogateStudyTests {
         #expect(throws: SpecError.self) { _ = try StudyEngine.resume(name: "surr", ledgerPath: path) }
     }
 
+    @Test func surrogateKindsAreSpecKeysAndTheDefaultsAreStoredAsAbsent() throws {
+        let dir = try tempDirectory()
+        try landscapeCSV.write(to: dir.appendingPathComponent("land.csv"), atomically: true, encoding: .utf8)
+        // Spelling out the defaults is the same study (the stored spec does not change).
+        let plain = try spec(surrogateSpec(), in: dir)
+        let spelled = try spec(surrogateSpec("surrogate = \"rbf\"\nsmoothing = 0"), in: dir)
+        #expect(plain.objectives[0] == spelled.objectives[0])
+        #expect(plain.objectives[0].surrogate == nil && plain.objectives[0].smoothing == nil)
+        let json = String(decoding: try JSONEncoder().encode(plain.objectives[0]), as: UTF8.self)
+        #expect(json.contains("\"kind\":\"surrogate\"") && !json.contains("\"surrogate\":") && !json.contains("\"smoothing\":"))
+        // The default objective is the exact interpolant: a grid point scores its measured value.
+        let exact = try PreparedStudy.prepare(plain).objectives[0]
+        #expect(try exact.evaluate([1, 1]) == 0.70 || abs(try exact.evaluate([1, 1]) - 0.70) < 1e-12)
+        // An explicit smoothing no longer passes through the point; rbf_loo and gp are fitted models.
+        let smooth = try PreparedStudy.prepare(try spec(surrogateSpec("smoothing = 0.5"), in: dir)).objectives[0]
+        #expect(abs(try smooth.evaluate([1, 1]) - 0.70) > 1e-3)
+        let landscape = try Surrogate.Landscape.load(dir.appendingPathComponent("land.csv"))
+        for kind in ["rbf_loo", "gp"] {
+            let s = try spec(surrogateSpec("surrogate = \"\(kind)\""), in: dir)
+            #expect(s.objectives[0].surrogate == kind)
+            let o = try PreparedStudy.prepare(s).objectives[0]
+            let model = try SurrogateModel.fit(landscape, kind: SurrogateModelKind(rawValue: kind)!)
+            for x in [[0.3, 1.2], [1.0, 1.0], [2.0, 0.0]] { #expect(try o.evaluate(x) == model(x)) }
+        }
+        func error(_ extra: String) throws -> SpecError? {
+            do { _ = try PreparedStudy.prepare(try spec(surrogateSpec(extra), in: dir)); return nil } catch let e as SpecError { return e }
+        }
+        let unknown = try #require(try error("surrogate = \"kriging\""))
+        #expect(unknown.key == "objectives[0].surrogate" && unknown.message.contains("rbf_loo"))
+        let both = try #require(try error("surrogate = \"gp\"\nsmoothing = 0.1"))
+        #expect(both.key == "objectives[0].smoothing")
+        let negative = try #require(try error("smoothing = -1"))
+        #expect(negative.key == "objectives[0].smoothing")
+    }
+
+    @Test func aGPSurrogateStudyIsReplayedExactlyOnResume() throws {
+        let dir = try tempDirectory()
+        try landscapeCSV.write(to: dir.appendingPathComponent("land.csv"), atomically: true, encoding: .utf8)
+        let s = try spec(surrogateSpec("surrogate = \"gp\""), in: dir)
+        let a = dir.appendingPathComponent("a.sqlite").path, b = dir.appendingPathComponent("b.sqlite").path
+        let (la, ra) = try runStudy(s, ledgerAt: a)
+        let (lb, _) = try runStudy(s, ledgerAt: b)
+        #expect(ra.studyDone && ra.trialsEvaluated == 20)
+        let values = { (l: Ledger) in try l.trials(study: try l.study(named: "surr")!.id!).map { $0.value } }
+        #expect(try values(la) == values(lb))
+        // Resuming a finished study replays it and changes nothing.
+        let (_, again) = try StudyEngine.resume(name: "surr", ledgerPath: a)
+        #expect(again.studyDone && again.trialsEvaluated == 0)
+        #expect(try values(Ledger(path: a, readOnly: true)) == values(lb))
+    }
+
     @Test func theShippedQuickstartSpecIsValid() throws {
         let url = repositoryRoot.appendingPathComponent("Studies/quickstart.toml")
         let prepared = try PreparedStudy.prepare(try StudySpec.load(url))
@@ -114,5 +166,16 @@ struct SurrogateStudyTests {
         #expect(prepared.objectives.map(\.kind) == Array(repeating: "surrogate", count: 9) + ["testbed"])
         #expect(prepared.spec.objectives.last?.seeds == [0, 1, 2, 3, 4])
         #expect(prepared.objectives.last?.space.parameters.map(\.upper) == [4, 2])
+    }
+
+    /// The GP-surrogate twin: the same optimizers, seeds, budgets and landscapes (parsed, not
+    /// prepared: fitting nine GPs in a debug build takes too long for this suite).
+    @Test func theGPTwinOfFrankVsOptimizersMatchesItsSurrogateHalf() throws {
+        let base = try StudySpec.load(repositoryRoot.appendingPathComponent("Studies/frank-vs-optimizers.toml"))
+        let gp = try StudySpec.load(repositoryRoot.appendingPathComponent("Studies/frank-vs-optimizers-gp.toml"))
+        #expect(gp.optimizers == base.optimizers && gp.seeds == base.seeds && gp.budgets == base.budgets)
+        let surrogates = base.objectives.filter { $0.kind == "surrogate" }
+        #expect(gp.objectives.map(\.landscape) == surrogates.map(\.landscape))
+        #expect(gp.objectives.allSatisfy { $0.surrogate == "gp" } && surrogates.allSatisfy { $0.surrogate == nil })
     }
 }
