@@ -129,7 +129,8 @@ public final class DashboardData: @unchecked Sendable {
     /// from an older state is returned at once while a new one is computed in the background
     /// (one computation per answer at a time), so no request waits for a whole-study
     /// computation except the very first (`warm` does that one at start). `stale` tells which.
-    private func fresh(_ route: String, _ study: String, _ compute: @escaping @Sendable () throws -> String) throws -> (value: String, stale: Bool) {
+    private func fresh(_ route: String, _ study: String, waitAtMost limit: Double? = nil,
+                       _ compute: @escaping @Sendable () throws -> String) throws -> (value: String, stale: Bool)? {
         let id = route + "\u{1}" + study
         let key = source.changeKey()
         slotsLock.lock()
@@ -142,7 +143,12 @@ public final class DashboardData: @unchecked Sendable {
         }
         let group = slot.inFlight ?? start(id, key, compute)
         slotsLock.unlock()
-        group.wait()
+        if let limit {
+            // The first answer of a large study takes seconds: a page does not wait for it.
+            if group.wait(timeout: .now() + limit) == .timedOut { return nil }
+        } else {
+            group.wait()
+        }
         return try slotsLock.withLock {
             if let v = slots[id]?.value { return (v, slots[id]?.key != key) }
             throw slots[id]?.error ?? DashboardFailure.unreadable(path: source.path, detail: "no answer was computed")
@@ -240,12 +246,16 @@ public final class DashboardData: @unchecked Sendable {
     /// computed: at most one computation behind while the study runs).
     public func summaryJSON(_ name: String) throws -> String {
         let source = self.source
+        // Without a wait limit `fresh` always answers.
         return try fresh("summary", name) {
             try source.read { ledger in
                 try StudyReport.render(try StudyMetrics(ledger: ledger, studyName: name).summary(), format: .json)
             }
-        }.value
+        }!.value
     }
+
+    /// How long a page waits for a study's first sections before showing a placeholder.
+    static let firstAnswerWait = 0.9
 
     public func sections(_ name: String) throws -> SectionList {
         try JSONDecoder().decode(SectionList.self, from: Data(sectionsJSON(name).utf8))
@@ -254,12 +264,22 @@ public final class DashboardData: @unchecked Sendable {
     /// The sections as the JSON body (kept as text: no decode and re-encode per poll).
     public func sectionsJSON(_ name: String) throws -> String {
         let source = self.source, builder = sectionBuilder
-        let (body, stale) = try fresh("sections", name) {
+        let answer = try fresh("sections", name, waitAtMost: Self.firstAnswerWait) {
             let version = source.changeKey()
             return try source.read { ledger in
                 guard try ledger.study(named: name) != nil else { throw LedgerError.noSuchStudy(name) }
                 return encodeJSON(SectionList(study: name, version: version, stale: false, sections: try builder(ledger, name)))
             }
+        }
+        guard let (body, stale) = answer else {
+            // Still computing the first answer: a placeholder marked stale (the page asks again
+            // in 2 s), so that no page waits for a whole-study computation.
+            _ = try source.read { ledger in
+                guard try ledger.study(named: name) != nil else { throw LedgerError.noSuchStudy(name) }
+            }
+            return encodeJSON(SectionList(study: name, version: "computing", stale: true, sections: [
+                DashboardSection(id: "computing", title: "Report",
+                                 html: "<section id=\"computing\"><p>Computing this study's report from the ledger… it appears here in a moment.</p></section>")]))
         }
         guard stale else { return body }
         // Mark an answer from an older ledger state, so the page asks again soon.

@@ -261,3 +261,23 @@ enum MergeTune {
         return (p, out, err)
     }
 }
+
+@Suite struct DashboardFirstAnswer {
+    /// A study whose report takes long to compute (100,000 trials take ~6 s): the page does not
+    /// wait for it, it shows a placeholder marked stale and the real sections once computed.
+    @Test func aSlowFirstReportDoesNotHoldThePage() throws {
+        let (_, path) = try Fixture.finishedLedger("slow", optimizers: ["random"], budget: 4)
+        let data = DashboardData(source: LedgerSource(path: path, busyTimeout: 0.3), sections: { ledger, name in
+            Thread.sleep(forTimeInterval: 3)
+            return try DashboardSections.standard(ledger, name)
+        })
+        let start = Date()
+        let first = try data.sections("slow")
+        #expect(Date().timeIntervalSince(start) < 1.5, "the page waited for the whole computation")
+        #expect(first.stale && first.sections.map(\.id) == ["computing"], "\(first.sections.map(\.id))")
+        Thread.sleep(forTimeInterval: 3)
+        let later = try data.sections("slow")
+        #expect(!later.stale && later.sections.contains { $0.id == "regret" }, "\(later.sections.map(\.id))")
+        #expect(throws: (any Error).self) { try data.sections("no-such-study") }
+    }
+}
