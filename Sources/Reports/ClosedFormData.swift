@@ -33,9 +33,21 @@ extension StudyReportBuilder {
                     LayerCoefficients(method: name, vl: c.layers.map(\.vl), exp: c.layers.map(\.exp), other: [c.other.vl, c.other.exp])
                 }
                 let d = LayerDiagnostics(normV: stats.layers.map(\.normV), normR: stats.layers.map(\.normR), cosine: stats.layers.map(\.cosine))
+                var rows = [row("frank", frank)]
+                // FRANK with the modality prior, per schedule: the VLM's visual-attention shares
+                // measured by the probe (as `mergetune testbed grid` does), the decay fitted from them.
+                var note = "FRANK with the attention prior: the probe's shares on the validation `see` images"
+                let shares = try AttentionProbe.shares(model: try family.parent("vlm"),
+                                                       examples: try TaskData.load(task: Scenario.perceptionTask, directory: URL(fileURLWithPath: directory)).examples(.validation))
+                for (name, schedule) in [("frank_prior_paper", FrankSchedule.paper), ("frank_prior_max", .maxNormalized)] {
+                    do {
+                        rows.append(row(name, try ClosedForm.frank(stats, prior: .attention(shares), schedule: schedule, granularity: .layer)))
+                    } catch {
+                        note += "; \(name) not shown: \(error)"
+                    }
+                }
                 return ClosedForms(source: "computed from the testbed checkpoints in \(directory) (\(scenario.rawValue) scenario)",
-                                   coefficients: [row("frank", frank), row("metagpt", metagpt), row("nan", nan)], diagnostics: d,
-                                   note: "FRANK with a prior needs the attention probe’s decay; shown without one")
+                                   coefficients: rows + [row("metagpt", metagpt), row("nan", nan)], diagnostics: d, note: note)
             } catch {
                 notes.append("closed forms of '\(spec.name)' not computed: \(error)")
                 return nil

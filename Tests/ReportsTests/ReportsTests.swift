@@ -311,13 +311,20 @@ struct ReportTests {
         let cf = try #require(StudyReportBuilder.closedForms(spec, options: LoadOptions(), notes: &notes), "\(notes)")
         let text = try String(contentsOf: root.appendingPathComponent("Surrogates/testbed-language-task_arithmetic.csv"), encoding: .utf8)
         let recorded = StudyReportBuilder.recordedCoefficients(text)
-        for method in ["frank", "metagpt", "nan"] {
+        // frank_prior_paper: the probe's shares and the paper's schedule, as the grid merged it.
+        for method in ["frank", "frank_prior_paper", "metagpt", "nan"] {
             let a = try #require(cf.coefficients.first { $0.method == method })
             let b = try #require(recorded.first { $0.method == method })
             #expect(a.vl.count == b.vl.count)
             for (x, y) in zip(a.vl + a.exp + (a.other ?? []), b.vl + b.exp + (b.other ?? [])) {
                 #expect(abs(x - y) <= 5e-6 * max(1, abs(y)), "\(method): \(x) vs \(y)")
             }
+        }
+        // The `max` schedule: shown with coefficients in [0, 1] or not at all (with the reason).
+        if let m = cf.coefficients.first(where: { $0.method == "frank_prior_max" }) {
+            #expect((m.vl + m.exp).allSatisfy { (0...1).contains($0) }, "\(m)")
+        } else {
+            #expect((cf.note ?? "").contains("frank_prior_max"), "\(cf.note ?? "")")
         }
         let d = try #require(cf.diagnostics)
         #expect(d.normV.count == 4 && d.normR.count == 4)
