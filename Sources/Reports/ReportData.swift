@@ -1,4 +1,5 @@
 import Foundation
+import Fusion
 import Charts
 import Ledger
 import StudyEngine
@@ -269,7 +270,14 @@ extension StudyReportBuilder {
         }
         let sumToOne = Set(spec.sumToOne ?? ["vl_weight", "exp_weight"]) == Set(names.prefix(2))
         guard spec.kind == "surrogate" || spec.kind == "analytic" else {
-            return LandscapeData(source: "none", parameterNames: names, bounds: [], panels: [], measured: [], sumToOne: sumToOne,
+            // The box the trials were drawn from: the spec's bounds, else the merge method's
+            // default ones (the testbed's box), so that points on its edges (the parents) show.
+            let method = MergeMethod(rawValue: spec.command?.merge?.method.rawValue ?? spec.method ?? "task_arithmetic")
+            let box: [[Double]] = names.compactMap { n in
+                if let b = spec.bounds?.first(where: { $0.name == n }) { return [b.lower, b.upper] }
+                return method.flatMap { MergeMethodRegistry.info($0).parameter(n)?.defaultBounds }.map { [$0.lowerBound, $0.upperBound] }
+            }
+            return LandscapeData(source: "none", parameterNames: names, bounds: box.count == names.count ? box : [], panels: [], measured: [], sumToOne: sumToOne,
                                  note: "a \(spec.kind) objective has no surrogate: its trials are drawn over the box, without a heatmap")
         }
         // The heatmap is drawn from the landscape file as it is now: say so when it changed since launch.
