@@ -196,7 +196,9 @@ struct SlurmStudyCLITests {
     @Test func studyStopCancelsTheRunningJobsAndAResumeFinishes() throws {
         let dir = Scratch.directory("slurm-study-cli")
         let name = uniqueStudyName("sstop")
-        try slurmSpec(name: name, delayMs: 3000, deterministic: false, optimizers: ["random"], budget: 2, batch: 2, slots: 4)
+        // Trials long enough (15 s) that all four jobs are still running while the test looks at
+        // them through `study status` and stops the study (3 s was seen to end first under load).
+        try slurmSpec(name: name, delayMs: 15000, deterministic: false, optimizers: ["random"], budget: 2, batch: 2, slots: 4)
             .write(to: dir.appendingPathComponent("s.toml"), atomically: true, encoding: .utf8)
         let p = try MergeTuneBinary.spawn(["study", "launch", "s.toml", "--ledger", "s.sqlite"], in: dir,
                                           stdout: dir.appendingPathComponent("out.txt"), stderr: dir.appendingPathComponent("err.txt"))
