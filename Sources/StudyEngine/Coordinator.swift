@@ -462,10 +462,10 @@ public final class Coordinator {
         }
         let dir = URL(fileURLWithPath: attempt.directory!)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try TrialWorker.writeTrialFile(TrialFile(objective: state.spec, params: x, study: study.name, run: state.record.id!, trial: number,
-                                                 attempt: attempt.number, seed: state.record.seed, checkpoint: checkpoint), to: dir)
-        return AttemptSpec(label: name, directory: dir.path, command: [workerBinary, "trial", "eval", "--dir", dir.path],
-                           timeout: execution.timeout)
+        return try TrialWorker.processAttempt(TrialFile(objective: state.spec, params: x, study: study.name, run: state.record.id!,
+                                                        trial: number, attempt: attempt.number, seed: state.record.seed,
+                                                        checkpoint: checkpoint),
+                                              label: name, directory: dir, workerBinary: workerBinary, timeout: execution.timeout)
     }
 
     /// A command objective's constraints with their bounds resolved against the references'

@@ -100,11 +100,10 @@ public final class ExecutorReferenceMeasurer: ReferenceMeasuring {
                 let objective = job.objective, x = job.x, c = context
                 spec = AttemptSpec(label: label, directory: dir.path, inProcess: { objective.evaluateAttempt(x, context: c) })
             } else {
-                try TrialWorker.writeTrialFile(TrialFile(objective: job.spec, params: job.x, study: context.study, run: 0, trial: 0,
-                                                         attempt: n, seed: context.seed, checkpoint: context.checkpoint,
-                                                         reference: context.reference), to: dir)
-                spec = AttemptSpec(label: label, directory: dir.path, command: [workerBinary, "trial", "eval", "--dir", dir.path],
-                                   timeout: timeout)
+                spec = try TrialWorker.processAttempt(TrialFile(objective: job.spec, params: job.x, study: context.study, run: 0,
+                                                                trial: 0, attempt: n, seed: context.seed, checkpoint: context.checkpoint,
+                                                                reference: context.reference),
+                                                      label: label, directory: dir, workerBinary: workerBinary, timeout: timeout)
             }
             pending.append((i, spec))
         }

@@ -46,6 +46,16 @@ public enum TrialWorker {
         return outcome
     }
 
+    /// A process attempt of the worker command: `trial.json` written into `directory`, then
+    /// `WORKER trial eval --dir DIRECTORY` (the coordinator's trials and the references measured
+    /// at creation both start attempts this way).
+    static func processAttempt(_ file: TrialFile, label: String, directory: URL, workerBinary: String,
+                               timeout: Double?) throws -> AttemptSpec {
+        try writeTrialFile(file, to: directory)
+        return AttemptSpec(label: label, directory: directory.path,
+                           command: [workerBinary, "trial", "eval", "--dir", directory.path], timeout: timeout)
+    }
+
     public static func writeTrialFile(_ file: TrialFile, to directory: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
