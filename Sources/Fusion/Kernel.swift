@@ -368,10 +368,7 @@ public struct TensorKernel: Sendable {
             // split the chunk into at most three runs of constant thresholds.
             for seg in segments(offset: offset, n: n) {
                 let tV = Int32(bitPattern: seg.tV), tR = Int32(bitPattern: seg.tR), o = seg.lo
-                mix(b + o, v + o, e + o, seg.n, out + o, &f, checkInputs: false) { tv, tr, _ in
-                    (Int32(bitPattern: tv.bitPattern & 0x7FFF_FFFF) >= tV ? ~0 : 0,
-                     Int32(bitPattern: tr.bitPattern & 0x7FFF_FFFF) >= tR ? ~0 : 0)
-                }
+                mix(b + o, v + o, e + o, seg.n, out + o, &f, MagnitudeKeep(tV: tV, tR: tR))
             }
         case .random:
             let th = Int32(bitPattern: dareTh)
@@ -381,83 +378,96 @@ public struct TensorKernel: Sendable {
                 while s < n {
                     let len = min(dareBlock, n - s)
                     fillDareBits(key: dareKeyT, start: offset + s, count: len, into: bp)
-                    mix(b + s, v + s, e + s, len, out + s, &f, checkInputs: true) { _, _, i in
-                        let r = bp[i]
-                        return (Int32(bitPattern: r >> 16) < th ? ~0 : 0, Int32(bitPattern: r & 0xFFFF) < th ? ~0 : 0)
-                    }
+                    mix(b + s, v + s, e + s, len, out + s, &f, RandomKeep(bits: UnsafePointer(bp), th: th))
                     s += len
                 }
             }
         case .none:
-            mix(b, v, e, n, out, &f, checkInputs: false) { _, _, _ in (~0, ~0) }
+            mix(b, v, e, n, out, &f, KeepAll())
         }
         return f.flags
     }
 
-    /// The sparsified / sign-elected mix. `keep` returns all-ones / all-zero masks; every
-    /// select is a bitwise AND so the loops vectorize (Bool selects did not: 17 ns/element
-    /// against 3.5). Results are bit-identical to the select form: a dropped entry is +0.
+    /// The sparsified / sign-elected mix (`mixEntries`) with this kernel's weights.
     @inline(__always)
-    private func mix(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
-                     _ out: UnsafeMutablePointer<Float>, _ f: inout FiniteAcc, checkInputs: Bool,
-                     keep: (Float, Float, Int) -> (UInt32, UInt32)) {
-        let wV = self.wV, wR = self.wR
-        let sV = scaleV, sR = scaleR
-        let normalize = config.normalize
-        var plainDiv = wV + wR
-        if abs(plainDiv) < 1e-8 { plainDiv = 1 }
-        let wVb = wV.bitPattern, wRb = wR.bitPattern
-        var fv: UInt32 = 0, fe: UInt32 = 0, fo: UInt32 = 0
-        if config.signConsensus {
-            // Elect the sign of the summed weighted deltas (≥ 0 → +); keep agreeing nonzero entries.
-            if normalize {
-                for i in 0..<n {
-                    let bi = b[i], vi = v[i], ei = e[i]
-                    let tv = vi - bi, tr = ei - bi
-                    let (kV, kR) = keep(tv, tr, i)
-                    let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
-                    let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
-                    let positive = xv + xr >= 0
-                    let mv: UInt32 = xv != 0 && (xv > 0) == positive ? ~0 : 0
-                    let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
-                    let mixed = Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr)
-                    let div = Float(bitPattern: wVb & mv) + Float(bitPattern: wRb & mr)
-                    let o = bi + mixed / (div == 0 ? 1 : div)
-                    out[i] = o
-                    fo |= nonFiniteBit(o)
-                    if checkInputs { fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
-                }
-            } else {
-                for i in 0..<n {
-                    let bi = b[i], vi = v[i], ei = e[i]
-                    let tv = vi - bi, tr = ei - bi
-                    let (kV, kR) = keep(tv, tr, i)
-                    let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
-                    let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
-                    let positive = xv + xr >= 0
-                    let mv: UInt32 = xv != 0 && (xv > 0) == positive ? ~0 : 0
-                    let mr: UInt32 = xr != 0 && (xr > 0) == positive ? ~0 : 0
-                    let o = bi + (Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr))
-                    out[i] = o
-                    fo |= nonFiniteBit(o)
-                    if checkInputs { fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
-                }
+    private func mix<R: KeepRule>(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
+                     _ out: UnsafeMutablePointer<Float>, _ f: inout FiniteAcc, _ rule: R) {
+        // The output usually is the VLM's buffer (in place), and LLVM's overlap check then sends
+        // every element down the scalar loop: mix into a small stack block, then copy it out.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: min(n, mixBlock)) { block in
+            var s = 0
+            while s < n {
+                let len = min(mixBlock, n - s)
+                let (fv, fe, fo) = mixEntries(b + s, v + s, e + s, len, block.baseAddress!, rule.advanced(by: s),
+                                              wV: wV, wR: wR, sV: scaleV, sR: scaleR,
+                                              normalize: config.normalize, signConsensus: config.signConsensus)
+                (out + s).update(from: block.baseAddress!, count: len)
+                f.v |= fv; f.e |= fe; f.o |= fo
+                s += len
+            }
+        }
+    }
+}
+
+/// The sparsified / sign-elected mix. `rule` returns all-ones / all-zero masks; every
+/// select is a bitwise AND so the loops vectorize (Bool selects did not: 17 ns/element
+/// against 3.5). Results are bit-identical to the select form: a dropped entry is +0.
+/// A free function, not a method: as a method of `TensorKernel` the loops stayed scalar in
+/// whole-module builds (Benchmarks/fusion.md, "Issue 10"). Returns the non-finite flags of
+/// the VLM, the expert and the output.
+func mixEntries<R: KeepRule>(_ b: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ n: Int,
+                         _ out: UnsafeMutablePointer<Float>, _ rule: R, wV: Float, wR: Float, sV: Float, sR: Float,
+                         normalize: Bool, signConsensus: Bool) -> (UInt32, UInt32, UInt32) {
+    var plainDiv = wV + wR
+    if abs(plainDiv) < 1e-8 { plainDiv = 1 }
+    let wVb = wV.bitPattern, wRb = wR.bitPattern, oneBits = Float(1).bitPattern
+    var fv: UInt32 = 0, fe: UInt32 = 0, fo: UInt32 = 0
+    if signConsensus {
+        // Elect the sign of the summed weighted deltas (≥ 0 → +); keep agreeing nonzero entries.
+        if normalize {
+            for i in 0..<n {
+                let bi = b[i], vi = v[i], ei = e[i]
+                let tv = vi - bi, tr = ei - bi
+                let (kV, kR) = rule.keep(tv, tr, i)
+                let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
+                let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
+                let (mv, mr) = signAgreement(xv, xr)
+                let mixed = Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr)
+                let div = Float(bitPattern: wVb & mv) + Float(bitPattern: wRb & mr)
+                let dz = mask(div == 0)
+                let o = bi + mixed / Float(bitPattern: (div.bitPattern & ~dz) | (oneBits & dz))
+                out[i] = o
+                fo |= nonFiniteBit(o)
+                if R.checksInputs { fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
             }
         } else {
             for i in 0..<n {
                 let bi = b[i], vi = v[i], ei = e[i]
                 let tv = vi - bi, tr = ei - bi
-                let (kV, kR) = keep(tv, tr, i)
+                let (kV, kR) = rule.keep(tv, tr, i)
                 let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
                 let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
-                let o = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
+                let (mv, mr) = signAgreement(xv, xr)
+                let o = bi + (Float(bitPattern: xv.bitPattern & mv) + Float(bitPattern: xr.bitPattern & mr))
                 out[i] = o
                 fo |= nonFiniteBit(o)
-                if checkInputs { fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
+                if R.checksInputs { fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
             }
         }
-        f.v |= fv; f.e |= fe; f.o |= fo
+    } else {
+        for i in 0..<n {
+            let bi = b[i], vi = v[i], ei = e[i]
+            let tv = vi - bi, tr = ei - bi
+            let (kV, kR) = rule.keep(tv, tr, i)
+            let xv = Float(bitPattern: (wV * (tv * sV)).bitPattern & kV)
+            let xr = Float(bitPattern: (wR * (tr * sR)).bitPattern & kR)
+            let o = normalize ? bi + (xv + xr) / plainDiv : bi + (xv + xr)
+            out[i] = o
+            fo |= nonFiniteBit(o)
+            if R.checksInputs { fv |= nonFiniteBit(vi); fe |= nonFiniteBit(ei) }
+        }
     }
+    return (fv, fe, fo)
 }
 
 /// Whether a merge's output held a non-finite value (inf or NaN), and under DARE which
@@ -474,6 +484,63 @@ public struct NonFinite: OptionSet, Sendable {
 /// The sign bit of the result is set iff x is inf or NaN (exponent all ones): the exponent
 /// field plus one exponent ulp carries into bit 31 only from 0xFF. Integer and/add only,
 /// so OR-reductions over it vectorize.
+/// Which task-vector entries a sparsified mix keeps: all-ones / all-zero masks for the VLM's
+/// and the expert's entry. A generic rule (specialized per kind) rather than a closure: with a
+/// closure the mix loops stayed scalar (Benchmarks/fusion.md, "Issue 10").
+protocol KeepRule {
+    /// Whether the mix also flags non-finite inputs (only DARE can drop one and stay finite).
+    /// Static, so each specialization's loop has no runtime branch.
+    static var checksInputs: Bool { get }
+    func keep(_ tv: Float, _ tr: Float, _ i: Int) -> (UInt32, UInt32)
+    /// The rule for elements starting `k` further on (the mix works in blocks).
+    func advanced(by k: Int) -> Self
+}
+
+/// Elements per block of the mix (16 KB of output on the stack).
+let mixBlock = 4096
+
+/// TIES magnitude trimming: |τ| bit patterns (≤ 0x7FFF_FFFF, so a signed compare is exact and
+/// vectorizes on SSE2) at or above the thresholds.
+struct MagnitudeKeep: KeepRule {
+    static var checksInputs: Bool { false }
+    let tV: Int32, tR: Int32
+    @inline(__always) func keep(_ tv: Float, _ tr: Float, _ i: Int) -> (UInt32, UInt32) {
+        (mask(Int32(bitPattern: tv.bitPattern & 0x7FFF_FFFF) >= tV), mask(Int32(bitPattern: tr.bitPattern & 0x7FFF_FFFF) >= tR))
+    }
+    func advanced(by k: Int) -> MagnitudeKeep { self }
+}
+
+/// DARE's random drop: the VLM's draw in the high 16 bits, the expert's in the low 16.
+struct RandomKeep: KeepRule {
+    static var checksInputs: Bool { true }
+    let bits: UnsafePointer<UInt32>, th: Int32
+    @inline(__always) func keep(_ tv: Float, _ tr: Float, _ i: Int) -> (UInt32, UInt32) {
+        let r = bits[i]
+        return (mask(Int32(bitPattern: r >> 16) < th), mask(Int32(bitPattern: r & 0xFFFF) < th))
+    }
+    func advanced(by k: Int) -> RandomKeep { RandomKeep(bits: bits + k, th: th) }
+}
+
+/// Sign election without sparsification.
+struct KeepAll: KeepRule {
+    static var checksInputs: Bool { false }
+    @inline(__always) func keep(_ tv: Float, _ tr: Float, _ i: Int) -> (UInt32, UInt32) { (~0, ~0) }
+    func advanced(by k: Int) -> KeepAll { self }
+}
+
+/// All-ones when `c`, else zero. Masks instead of `&&` and Bool selects keep the TIES loops
+/// branch-free, so they vectorize (the short-circuit form compiled to scalar code with
+/// branches: Benchmarks/fusion.md, "Issue 10").
+@inline(__always) func mask(_ c: Bool) -> UInt32 { c ? ~0 : 0 }
+
+/// TIES sign election for one entry: the elected sign is that of xv + xr (≥ 0 → +; NaN → −),
+/// and an entry is kept when it is nonzero and has that sign. Exactly
+/// `x != 0 && (x > 0) == (xv + xr >= 0)`, for NaN and signed zeros too.
+@inline(__always) func signAgreement(_ xv: Float, _ xr: Float) -> (UInt32, UInt32) {
+    let positive = mask(xv + xr >= 0)
+    return (mask(xv != 0) & ~(mask(xv > 0) ^ positive), mask(xr != 0) & ~(mask(xr > 0) ^ positive))
+}
+
 @inline(__always) func nonFiniteBit(_ x: Float) -> UInt32 { (x.bitPattern & 0x7F80_0000) &+ 0x0080_0000 }
 
 struct FiniteAcc {
