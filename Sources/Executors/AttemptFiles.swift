@@ -72,6 +72,20 @@ public enum AttemptFiles {
         enum CodingKeys: String, CodingKey {
             case exitCode = "exit_code", signal, timedOut = "timed_out", cancelled, started, finished, host, pid, error
         }
+
+        /// Every field but `error` is written, absent ones as null, as earlier versions did.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(exitCode, forKey: .exitCode)
+            try c.encode(signal, forKey: .signal)
+            try c.encode(timedOut, forKey: .timedOut)
+            try c.encode(cancelled, forKey: .cancelled)
+            try c.encode(started, forKey: .started)
+            try c.encode(finished, forKey: .finished)
+            try c.encode(host, forKey: .host)
+            try c.encode(pid, forKey: .pid)
+            try c.encodeIfPresent(error, forKey: .error)
+        }
     }
 
     /// Why a file could not be read.
@@ -114,35 +128,24 @@ public enum AttemptFiles {
         if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
     }
 
-    /// `result.json` as a worker writes it. Non-finite values and extras are written as null
-    /// (JSON has no NaN); doubles are written in Swift's shortest round-trip form, so they read
-    /// back bit for bit.
+    /// `result.json` as a worker writes it (JSONEncoder, sorted keys). Non-finite values and
+    /// extras are written as null (JSON has no NaN); doubles are written in their shortest
+    /// round-trip form, so they read back bit for bit.
     public static func encode(_ result: Result) -> Data {
-        var fields: [String] = ["\"value\": \(jsonNumber(result.value))"]
-        if let extras = result.extras {
-            let items = extras.keys.sorted().map { "\(jsonString($0)): \(jsonNumber(extras[$0]))" }
-            fields.append("\"extras\": {\(items.joined(separator: ", "))}")
-        }
-        if let error = result.error { fields.append("\"error\": \(jsonString(error))") }
-        if let reason = result.reason { fields.append("\"reason\": \(jsonString(reason.rawValue))") }
-        if let code = result.exitCode { fields.append("\"exit_code\": \(code)") }
-        if let signal = result.signal { fields.append("\"signal\": \(signal)") }
-        return Data(("{" + fields.joined(separator: ", ") + "}\n").utf8)
+        func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
+        let wire = WireResult(value: finite(result.value), extras: result.extras?.mapValues(finite), error: result.error,
+                              reason: result.reason?.rawValue, exit_code: result.exitCode, signal: result.signal)
+        return encodeLine(wire)
     }
 
-    public static func encode(_ exit: Exit) -> Data {
-        var fields = [
-            "\"exit_code\": \(exit.exitCode.map(String.init) ?? "null")",
-            "\"signal\": \(exit.signal.map(String.init) ?? "null")",
-            "\"timed_out\": \(exit.timedOut)",
-            "\"cancelled\": \(exit.cancelled)",
-            "\"started\": \(jsonNumber(exit.started))",
-            "\"finished\": \(jsonNumber(exit.finished))",
-            "\"host\": \(exit.host.map(jsonString) ?? "null")",
-            "\"pid\": \(exit.pid.map(String.init) ?? "null")",
-        ]
-        if let error = exit.error { fields.append("\"error\": \(jsonString(error))") }
-        return Data(("{" + fields.joined(separator: ", ") + "}\n").utf8)
+    /// `exit.json` as the supervisor writes it (JSONEncoder, sorted keys; absent fields are null).
+    public static func encode(_ exit: Exit) -> Data { encodeLine(exit) }
+
+    /// One JSON object and a newline. Only finite doubles reach here, so encoding cannot fail.
+    private static func encodeLine(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return ((try? encoder.encode(value)) ?? Data("{}".utf8)) + Data("\n".utf8)
     }
 
     /// Writes `result.json` into `directory` (for workers written in Swift: `trial eval`).
@@ -210,13 +213,24 @@ public enum AttemptFiles {
         }
     }
 
-    private struct WireResult: Decodable {
+    private struct WireResult: Codable {
         var value: Double?
         var extras: [String: Double?]?
         var error: String?
         var reason: String?
         var exit_code: Int32?
         var signal: Int32?
+
+        /// `value` is always written (null when there is none); other absent fields are left out.
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(value, forKey: .value)
+            try c.encodeIfPresent(extras, forKey: .extras)
+            try c.encodeIfPresent(error, forKey: .error)
+            try c.encodeIfPresent(reason, forKey: .reason)
+            try c.encodeIfPresent(exit_code, forKey: .exit_code)
+            try c.encodeIfPresent(signal, forKey: .signal)
+        }
     }
 
     /// The last `limit` bytes of `stderr.log` (lossily decoded), nil when empty or absent.
@@ -319,18 +333,7 @@ public enum AttemptFiles {
         }
     }
 
-    // MARK: JSON text
-
-    /// A JSON number in Swift's shortest round-trip form; null for nil and non-finite values.
-    static func jsonNumber(_ x: Double?) -> String {
-        guard let x, x.isFinite else { return "null" }
-        return "\(x)"
-    }
-
-    static func jsonString(_ s: String) -> String {
-        // Foundation's encoder escapes quotes, backslashes and control characters.
-        String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
-    }
+    // MARK: JSON errors
 
     private static func briefly(_ error: Error) -> String {
         if case DecodingError.typeMismatch(_, let c) = error { return "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)" }

@@ -262,10 +262,11 @@ public func vlmSideFiles(_ vlm: Checkpoint) -> [String] {
 }
 
 /// JSON of a coefficient table for provenance. Numbers have a fixed width (17 characters),
-/// so a placeholder table reserves exactly the header space of the final one.
+/// so a placeholder table reserves exactly the header space of the final one: that is why this
+/// is written here and not with JSONEncoder, whose numbers vary in length. Non-finite: null.
 public func coefficientsJSON(_ c: Coefficients) -> String {
     func f(_ x: Double) -> String {
-        let t = x.isFinite ? String(format: "%.9e", x) : "0"
+        let t = x.isFinite ? String(format: "%.9e", x) : "null"
         return String(repeating: " ", count: max(0, 17 - t.count)) + t
     }
     var s = "{\"layers\":[" + c.layers.map { "[\(f($0.vl)),\(f($0.exp))]" }.joined(separator: ",") + "]"
@@ -280,12 +281,15 @@ public func coefficientsJSON(_ c: Coefficients) -> String {
 /// The streaming merge pipeline: pairs the checkpoints, resolves the coefficients
 /// (one statistics pass for the closed forms), plans the output's shards, and merges
 /// tensor by tensor on `options.threads` workers, each holding a few chunks of memory.
+/// `pairing`: the pairing of these three checkpoints with `options`' passThroughUnpaired and
+/// outputDType, when the caller built it already (e.g. to check the disk space first).
 public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: MergeSpec, to output: String,
-                  options: MergeOptions = MergeOptions(), log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
+                  options: MergeOptions = MergeOptions(), pairing prepared: TensorPairing? = nil,
+                  log: (@Sendable (String) -> Void)? = nil) throws -> MergeResult {
     try spec.validate()
     let start = Date()
-    let pairing = try TensorPairing(base: base, vlm: vlm, expert: expert,
-                                    passThroughUnpaired: options.passThroughUnpaired, outputDType: options.outputDType)
+    let pairing = try prepared ?? TensorPairing(base: base, vlm: vlm, expert: expert,
+                                                passThroughUnpaired: options.passThroughUnpaired, outputDType: options.outputDType)
     let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
     let inputs = (abs(base.path), abs(vlm.path), abs(expert.path))
     if spec.method.isClosedForm && spec.effectiveGranularity != .model {
@@ -313,11 +317,16 @@ private func provenance(_ spec: MergeSpec, _ coefficients: Coefficients, _ input
         "mergetune.recipe": recipe.json(),
         "mergetune.method": spec.method.rawValue,
         "mergetune.coefficients": coefficientsJSON(coefficients),
-        "mergetune.inputs": "{\"base\":\(jsonQuote(inputs.base)),\"vlm\":\(jsonQuote(inputs.vlm)),\"expert\":\(jsonQuote(inputs.expert))}",
     ]
     // Sorted keys: the same merge writes the same bytes (the encoder's default order varies per process).
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
+    let pathsEncoder = JSONEncoder()
+    pathsEncoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    struct Inputs: Encodable { let base, vlm, expert: String }
+    if let data = try? pathsEncoder.encode(Inputs(base: inputs.base, vlm: inputs.vlm, expert: inputs.expert)) {
+        metadata["mergetune.inputs"] = String(decoding: data, as: UTF8.self)
+    }
     if let data = try? encoder.encode(spec), let s = String(data: data, encoding: .utf8) { metadata["mergetune.spec"] = s }
     if let v = options.writerVersion { metadata["mergetune.version"] = v }
     return metadata

@@ -430,30 +430,5 @@ func fnv1a(_ data: Data) -> String {
     return String(h, radix: 16)
 }
 
-/// Parameter values by name from a flat JSON object of numbers as the coordinator writes it
-/// (`{"a":0.5,"b":1}`). Parsed by hand: Foundation's JSON reader does not round-trip every double.
-func parseParams(_ text: String) -> [String: Double] {
-    var out: [String: Double] = [:]
-    let body = text.trimmingCharacters(in: .whitespaces).dropFirst().dropLast()
-    for field in body.split(separator: ",") {
-        guard let colon = field.lastIndex(of: ":") else { continue }
-        let key = field[..<colon].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        if let v = Double(field[field.index(after: colon)...].trimmingCharacters(in: .whitespaces)) { out[key] = v }
-    }
-    return out
-}
-
-/// Keys of a flat JSON object in the order written.
-func orderedKeys(_ text: String) -> [String] {
-    var keys: [String] = []
-    var rest = Substring(text)
-    while let q = rest.firstIndex(of: "\"") {
-        let after = rest[rest.index(after: q)...]
-        guard let end = after.firstIndex(of: "\"") else { break }
-        keys.append(String(after[..<end]))
-        rest = after[after.index(after: end)...]
-        guard let comma = rest.firstIndex(of: ",") else { break }
-        rest = rest[rest.index(after: comma)...]
-    }
-    return keys
-}
+/// Keys of a flat JSON object in the order written (StudyEngine reads the ledger's JSON).
+func orderedKeys(_ text: String) -> [String] { parseParamPairs(text).map(\.0) }

@@ -241,7 +241,7 @@ enum TrialCheckpoint {
         options.recipe = recipe
         options.writerVersion = Ledger.writerVersion
         if let yaml = try? MergekitConfig.render(recipe) { options.extraFiles = [(MergekitConfig.fileName, yaml)] }
-        _ = try Fusion.merge(base: base, vlm: vlm, expert: expert, spec: spec, to: target, options: options)
+        _ = try Fusion.merge(base: base, vlm: vlm, expert: expert, spec: spec, to: target, options: options, pairing: pairing)
         try AttemptFiles.writeAtomically(record, to: marker)
         return nil
     }
@@ -385,14 +385,13 @@ enum CommandKind: ObjectiveKind {
                 guard let ct = item.table else { throw SpecError(file: file, key: k, "expected a table") }
                 let r = TableReader(table: ct, file: file, path: k)
                 try r.allowOnly(["metric", "min", "max", "relative_to"])
-                let lo = try ct["min"].map { v -> Double in
-                    guard let x = StudySpec.number(v), x.isFinite else { throw SpecError(file: file, key: r.key("min"), "expected a number") }
-                    return x
+                func bound(_ name: String) throws -> Double? {
+                    try ct[name].map { v -> Double in
+                        guard let x = StudySpec.number(v), x.isFinite else { throw SpecError(file: file, key: r.key(name), "expected a number") }
+                        return x
+                    }
                 }
-                let hi = try ct["max"].map { v -> Double in
-                    guard let x = StudySpec.number(v), x.isFinite else { throw SpecError(file: file, key: r.key("max"), "expected a number") }
-                    return x
-                }
+                let lo = try bound("min"), hi = try bound("max")
                 guard lo != nil || hi != nil else { throw SpecError(file: file, key: k, "a constraint needs min, max or both") }
                 let relative = try r.optionalString("relative_to")
                 if let rel = relative, !(spec.merge?.references.contains(rel) ?? false) {

@@ -107,6 +107,8 @@ public final class Coordinator {
     var retryOn: Set<FailureReason>
     var roundRobin = 0
     var progress = StudyProgress(runsDone: 0, runsTotal: 0, trialsDone: 0, trialsTotal: 0)
+    /// `keep_best`: each such objective's best finished trials, best first (`pruneCheckpoints`).
+    var bestCheckpoints: [Int64: [TrialRecord]] = [:]
 
     public init(ledger: Ledger, study: StudyRecord, prepared: PreparedStudy, executor: any TrialExecutor,
                 execution: ExecutionSpec, reporter: ProgressReporter? = nil, owner: Owner = .current,
@@ -598,22 +600,35 @@ public final class Coordinator {
             result.runsCompleted += 1
             reporter?.runFinished(label(state))
         }
-        if final, let k = state.spec.command?.merge?.keepBest { try pruneCheckpoints(state, keep: k) }
+        if final, let k = state.spec.command?.merge?.keepBest { try pruneCheckpoints(state, finished: state.trials[number - 1], keep: k) }
     }
 
     /// `keep_best = k`: the checkpoints of the k best finished trials of the objective (over all
     /// its runs) stay; those of every other finished trial are deleted. Trials still running or
-    /// waiting keep theirs (a retry reuses it).
-    func pruneCheckpoints(_ state: RunState, keep k: Int) throws {
-        let runIDs = Set(try ledger.runs(study: study.id!).filter { $0.objective == state.record.objective }.map { $0.id! })
-        let finished = try ledger.trials(study: study.id!).filter { runIDs.contains($0.run) && $0.state.isFinal }
-        let best = finished.filter { $0.state == .complete && $0.value != nil }
-            .sorted { ($0.value!, -$0.id!) > ($1.value!, -$1.id!) }.prefix(k)
-        let keep = Set(best.map { $0.id! })
-        for t in finished where !keep.contains(t.id!) {
+    /// waiting keep theirs (a retry reuses it). The best k of each objective are kept here,
+    /// read from the ledger once (the first prune after a start or resume, which also deletes
+    /// what a crash left behind), then updated with each finished trial.
+    func pruneCheckpoints(_ state: RunState, finished trial: TrialRecord, keep k: Int) throws {
+        let objective = state.record.objective
+        // Best first: higher value, then the earlier trial.
+        func better(_ a: TrialRecord, _ b: TrialRecord) -> Bool { (a.value!, -a.id!) > (b.value!, -b.id!) }
+        func delete(_ t: TrialRecord) {
             let path = TrialPaths.trialCheckpoint(state.spec, study: study.name, trialRoot: trialRoot, run: t.run, trial: t.number)
             if FileManager.default.fileExists(atPath: path) { try? FileManager.default.removeItem(atPath: path) }
         }
+        guard var best = bestCheckpoints[objective] else {
+            let runIDs = Set(try ledger.runs(study: study.id!).filter { $0.objective == objective }.map { $0.id! })
+            let finished = try ledger.trials(study: study.id!).filter { runIDs.contains($0.run) && $0.state.isFinal }
+            let best = Array(finished.filter { $0.state == .complete && $0.value != nil }.sorted(by: better).prefix(k))
+            let keep = Set(best.map { $0.id! })
+            for t in finished where !keep.contains(t.id!) { delete(t) }
+            bestCheckpoints[objective] = best
+            return
+        }
+        guard trial.state == .complete, trial.value != nil else { return delete(trial) }
+        best.insert(trial, at: best.firstIndex { better(trial, $0) } ?? best.endIndex)
+        if best.count > k { delete(best.removeLast()) }
+        bestCheckpoints[objective] = best
     }
 
     /// Retries already spent on a trial: its earlier failed attempts whose reason used one.

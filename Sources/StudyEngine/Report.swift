@@ -5,6 +5,18 @@ import Surrogate  // csvField: one CSV quoter for the project
 /// The output formats of every command that prints a result (summaries, fits, weights).
 public enum OutputFormat: String, CaseIterable, Sendable { case table, csv, json }
 
+/// A command's `--format json` output: JSONEncoder with sorted keys (the same result prints the
+/// same bytes) and null for every non-finite number (JSON has no NaN or infinity).
+public func outputJSON<T: Encodable>(_ value: T, pretty: Bool = true) throws -> String {
+    let token = "\u{1}nonfinite\u{1}"
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: token, negativeInfinity: token, nan: token)
+    let text = String(decoding: try encoder.encode(value), as: UTF8.self)
+    let quoted = String(decoding: try JSONEncoder().encode(token), as: UTF8.self)
+    return text.replacingOccurrences(of: quoted, with: "null")
+}
+
 func csvLine(_ fields: [String]) -> String { fields.map(csvField).joined(separator: ",") + "\n" }
 
 /// Numbers in exports: shortest round-trip form; empty for missing (pandas reads NaN).
@@ -81,15 +93,7 @@ public enum StudyReport {
 
     public static func render(_ s: StudySummary, format: Format) throws -> String {
         switch format {
-        case .json:
-            // JSON has no NaN or infinity: such numbers are written as null.
-            let token = "\u{1}nonfinite\u{1}"
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: token, negativeInfinity: token, nan: token)
-            let text = String(decoding: try encoder.encode(s), as: UTF8.self)
-            let quoted = String(decoding: try JSONEncoder().encode(token), as: UTF8.self)
-            return text.replacingOccurrences(of: quoted, with: "null") + "\n"
+        case .json: return try outputJSON(s) + "\n"
         case .csv: return summaryCSV(s)
         case .table: return summaryTable(s)
         }

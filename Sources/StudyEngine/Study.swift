@@ -2,7 +2,6 @@ import Foundation
 import Ledger
 import Optimizers
 import MergetuneNumerics
-import SafeTensors  // jsonQuote: one JSON string serializer for the project
 
 public enum StudyError: Error, CustomStringConvertible {
     case specMismatch(study: String, ledger: String)
@@ -142,79 +141,6 @@ public func optimizerSeed(studySeed: Int, objective: String, optimizer: String) 
     h ^= h >> 27; h = h &* 0x94d0_49bb_1331_11eb
     h ^= h >> 31
     return h
-}
-
-// MARK: JSON of points (written by hand so that doubles round-trip exactly and keys keep order)
-
-func jsonArray(_ xs: [Double]) -> String { "[" + xs.map { "\($0)" }.joined(separator: ",") + "]" }
-
-func parseJSONArray(_ text: String) -> [Double]? {
-    let body = text.trimmingCharacters(in: .whitespaces)
-    guard body.hasPrefix("["), body.hasSuffix("]") else { return nil }
-    let inner = body.dropFirst().dropLast()
-    if inner.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
-    var out: [Double] = []
-    for part in inner.split(separator: ",") {
-        guard let x = Double(part.trimmingCharacters(in: .whitespaces)) else { return nil }
-        out.append(x)
-    }
-    return out
-}
-
-
-/// `{"name": value, ...}` in the given order.
-func jsonObject(names: [String], values: [Double]) -> String {
-    "{" + zip(names, values).map { "\(jsonQuote($0)):\($1)" }.joined(separator: ",") + "}"
-}
-
-/// The (name, value) pairs of a flat params JSON object as written by `jsonObject`, in order.
-/// Parsed by hand: Foundation's JSON reader does not round-trip every double exactly.
-func parseParamPairs(_ text: String) -> [(String, Double)] {
-    var pairs: [(String, Double)] = []
-    var chars = Array(text.unicodeScalars)[...]
-    func skipSpace() { while let c = chars.first, c == " " || c == "\n" || c == "\t" || c == "\r" { chars.removeFirst() } }
-    skipSpace()
-    guard chars.first == "{" else { return [] }
-    chars.removeFirst()
-    while true {
-        skipSpace()
-        guard chars.first == "\"" else { return pairs }
-        chars.removeFirst()
-        var key = String.UnicodeScalarView()
-        while let c = chars.first, c != "\"" {
-            chars.removeFirst()
-            if c == "\\", let e = chars.first {
-                chars.removeFirst()
-                switch e {
-                case "n": key.append("\n")
-                case "t": key.append("\t")
-                case "r": key.append("\r")
-                case "u":
-                    let hex = String(String.UnicodeScalarView(chars.prefix(4)))
-                    chars.removeFirst(min(4, chars.count))
-                    if let v = UInt32(hex, radix: 16), let s = Unicode.Scalar(v) { key.append(s) }
-                default: key.append(e)
-                }
-            } else { key.append(c) }
-        }
-        guard !chars.isEmpty else { return pairs }
-        chars.removeFirst()  // closing quote
-        skipSpace()
-        guard chars.first == ":" else { return pairs }
-        chars.removeFirst()
-        skipSpace()
-        var number = String.UnicodeScalarView()
-        while let c = chars.first, c != ",", c != "}" { number.append(c); chars.removeFirst() }
-        if let x = Double(String(number).trimmingCharacters(in: .whitespaces)) { pairs.append((String(key), x)) }
-        guard let c = chars.first else { return pairs }
-        chars.removeFirst()
-        if c == "}" { return pairs }
-    }
-}
-
-/// Parameter values by name from a params JSON object.
-func parseParams(_ text: String) -> [String: Double] {
-    Dictionary(parseParamPairs(text), uniquingKeysWith: { a, _ in a })
 }
 
 // MARK: Creating and opening a study in a ledger

@@ -93,8 +93,8 @@ enum TestbedSupport {
 /// Deterministic: DARE's mask seed is the spec's `seed` (default 0, the landscapes' seed), the
 /// same for every trial, so a point always scores the same and replay/resume hold.
 ///
-/// Extremes: a live objective has no known global extremes. Following DESIGN.md ("the best and
-/// worst ever recorded for a live objective"), `extrema()` returns the lowest and highest of the
+/// Extremes: a live objective has no known global extremes. Following docs/architecture.md
+/// ("Study metrics": the best and worst ever recorded for a live objective), `extrema()` returns the lowest and highest of the
 /// reference points it measured at creation (frank, metagpt, nan, the VLM, the expert), and the
 /// metrics widen them to every recorded trial. So f_max is the best value any run of the study
 /// found, and regret is relative to the study itself, not to a global optimum.

@@ -15,6 +15,13 @@ struct FusionBench: ParsableCommand {
         defaultSubcommand: FusionMergeBench.self)
 }
 
+/// The JSON line of `mergetune-bench fusion merge`: the floor's fields or the merge's.
+struct FusionBenchLine: Encodable {
+    var wall_s = 0.0, max_rss_mb = 0.0
+    var read_bytes: Int?, read_s: Double?, write_bytes: Int?, write_s: Double?
+    var method: String?, stats_s: Double?, threads: Int?, bytes_written: Int?
+}
+
 /// `mergetune-bench fusion`: one merge (or the I/O floor) on a checkpoint triple, timed,
 /// with the inputs evicted from the page cache first so reads are cold. Prints one JSON
 /// line; Benchmarks/fusion_bench.sh runs it per method under /usr/bin/time -v.
@@ -46,7 +53,7 @@ struct FusionMergeBench: ParsableCommand {
         if evict { inputFiles.forEach(evictFromCache) }
         try? FileManager.default.removeItem(atPath: output)
         let start = Date()
-        var detail = ""
+        var line = FusionBenchLine()
         if floor {
             // Read every input byte once (as the merge must) and write one output-sized file with fsync.
             var readBytes = 0
@@ -74,8 +81,8 @@ struct FusionMergeBench: ParsableCommand {
             }
             fsync(fd)
             close(fd)
-            detail = String(format: "\"read_bytes\":%ld,\"read_s\":%.3f,\"write_bytes\":%ld,\"write_s\":%.3f", readBytes, readSeconds, written,
-                            Date().timeIntervalSince(start) - readSeconds)
+            line.read_bytes = readBytes; line.read_s = millis(readSeconds)
+            line.write_bytes = written; line.write_s = millis(Date().timeIntervalSince(start) - readSeconds)
         } else {
             let spec = MergeSpec(method: method!, vlWeight: vlWeight, expWeight: expWeight,
                                  density: method == .ties || method == .dareTies || method == .dareLinear ? density : 1, seed: 1)
@@ -83,13 +90,20 @@ struct FusionMergeBench: ParsableCommand {
             if let threads { options.threads = threads }
             let r = try merge(base: try Checkpoint(path: base), vlm: try Checkpoint(path: vlm), expert: try Checkpoint(path: expert),
                               spec: spec, to: output, options: options)
-            detail = String(format: "\"method\":\"%@\",\"stats_s\":%.3f,\"threads\":%ld,\"bytes_written\":%ld",
-                            method!.rawValue, r.statsSeconds, options.threads, r.bytesWritten)
+            line.method = method!.rawValue; line.stats_s = millis(r.statsSeconds)
+            line.threads = options.threads; line.bytes_written = r.bytesWritten
         }
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        print(String(format: "{\"wall_s\":%.3f,\"max_rss_mb\":%.1f,%@}", Date().timeIntervalSince(start), Double(usage.ru_maxrss) / 1024, detail))
+        line.wall_s = millis(Date().timeIntervalSince(start))
+        line.max_rss_mb = (Double(usage.ru_maxrss) / 1024 * 10).rounded() / 10
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(line), as: UTF8.self))
     }
+
+    /// Seconds to the millisecond, as the line reports them.
+    func millis(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
 
     func shardFiles(_ path: String) throws -> [String] {
         try Checkpoint(path: path).shards.map(\.path)

@@ -176,7 +176,7 @@ struct GPAskBenchmark: ParsableCommand {
             \(cpuLine) (less sensitive to other processes on shared cores)
             \(loadLine)
 
-            Target (DESIGN.md): ≤ 10 ms median; issue 10: ≤ 5 ms median.
+            Target (docs/architecture.md, "Targets"): ≤ 10 ms median; issue 10: ≤ 5 ms median.
             Resuming from a ledger (a fresh optimizer told \(observations - 1) trials, first ask fits every
             prefix's model): median \(String(format: "%.1f", cold)) ms, once per resume.
 

@@ -90,8 +90,7 @@ struct ReportBench: ParsableCommand {
                     let failed = Double.random(in: 0...1, using: &rng) < 0.01
                     let value = failed ? nil : try objective.evaluate(x)
                     let seconds = Double.random(in: 0.5...3, using: &rng)
-                    let params = "{" + zip(names, x).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
-                    var trial = TrialRecord(run: run.id!, number: n, params: params, unit: "[" + u.map { "\($0)" }.joined(separator: ",") + "]",
+                    var trial = TrialRecord(run: run.id!, number: n, params: jsonObject(names: names, values: x), unit: jsonArray(u),
                                             value: value, state: failed ? .fail : .complete, error: failed ? "attempt timed out" : nil,
                                             started: clock, finished: clock.addingTimeInterval(seconds), seconds: seconds,
                                             askSeq: 2 * (n - 1), tellSeq: 2 * (n - 1) + 1, attempts: 1)

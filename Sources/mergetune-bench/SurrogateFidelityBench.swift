@@ -68,7 +68,7 @@ struct SurrogateFidelityBench: ParsableCommand {
                 let paper = try model.leaveOneOutFidelity(landscape)
                 print([name, kind.rawValue, f(looAllRMSE), f(paper.rmse), f(extrema.maximum), f(bestGrid), f(frank), f(atMax),
                        f(extrema.maximum - atMax), f(atMax - bestGrid), f(atMax - frank),
-                       extrema.argmax.map(f).joined(separator: " "), String(format: "%.2f", fitSeconds)].joined(separator: ","))
+                       extrema.argmax.map(f).joined(separator: " "), String(format: "%.2f", fitSeconds)].map(csvField).joined(separator: ","))
                 FileHandle.standardError.write(Data("\(name) \(kind.rawValue): \(model.summary)\n".utf8))
                 // Optimizers on this surrogate; each run's final incumbent is scored for real.
                 var surrogateMeans: [Double] = [], realMeans: [Double] = [], cells: [String] = []
@@ -86,7 +86,7 @@ struct SurrogateFidelityBench: ParsableCommand {
                         }
                         let r = try realScore(bestX)
                         sBest.append(best); rBest.append(r)
-                        runRows.append([name, kind.rawValue, kindName, "\(seed)", f(best), f(r), bestX.map(f).joined(separator: " ")].joined(separator: ","))
+                        runRows.append([name, kind.rawValue, kindName, "\(seed)", f(best), f(r), bestX.map(f).joined(separator: " ")].map(csvField).joined(separator: ","))
                     }
                     surrogateMeans.append(mean(sBest)); realMeans.append(mean(rBest))
                     cells.append("\(kindName) \(f3(mean(sBest)))±\(f3(sd(sBest))) / real \(f3(mean(rBest)))±\(f3(sd(rBest)))")

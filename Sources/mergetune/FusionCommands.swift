@@ -310,13 +310,11 @@ struct Weights: ParsableCommand {
             print("layer,lambda_v,lambda_r" + (c.priorV != nil ? ",prior_w_v" : ""))
             for r in rows { print("\(r.group),\(fmt(r.vl, 9)),\(fmt(r.exp, 9))" + (c.priorV != nil ? "," + (r.prior.map { fmt($0, 9) } ?? "") : "")) }
         case .json:
-            var s = "{\"method\":\"\(method.rawValue)\",\"granularity\":\"\(spec.effectiveGranularity.rawValue)\""
-            if let d = c.decay { s += ",\"decay\":\(fmt(d, 9))" }
-            s += ",\"layers\":[" + rows.dropLast().map { r in
-                "{\"layer\":\(r.group),\"lambda_v\":\(fmt(r.vl, 9)),\"lambda_r\":\(fmt(r.exp, 9))" + (r.prior.map { ",\"prior_w_v\":\(fmt($0, 9))" } ?? "") + "}"
-            }.joined(separator: ",") + "]"
-            s += ",\"other\":{\"lambda_v\":\(fmt(c.other.vl, 9)),\"lambda_r\":\(fmt(c.other.exp, 9))}}"
-            print(s)
+            let layers = c.layers.enumerated().map { l, p in
+                WeightsJSON.Layer(layer: l, lambda_v: p.vl, lambda_r: p.exp, prior_w_v: c.priorV?[l])
+            }
+            print(try outputJSON(WeightsJSON(method: method.rawValue, granularity: spec.effectiveGranularity.rawValue, decay: c.decay,
+                                             layers: layers, other: .init(lambda_v: c.other.vl, lambda_r: c.other.exp)), pretty: false))
         case .table:
             print("\(method.rawValue) coefficients, granularity \(spec.effectiveGranularity.rawValue)" + (c.decay.map { ", decay α̂ = \(fmt($0))" } ?? ""))
             print("layer       λ_V         λ_R" + (c.priorV != nil ? "         prior w_V" : ""))
@@ -328,6 +326,19 @@ struct Weights: ParsableCommand {
         }
     }
 }
+
+/// `weights --format json`: the coefficients per layer, then the non-layer tensors' pair.
+struct WeightsJSON: Encodable {
+    struct Layer: Encodable { var layer: Int; var lambda_v, lambda_r: Double; var prior_w_v: Double? }
+    struct Pair: Encodable { var lambda_v, lambda_r: Double }
+    var method, granularity: String
+    var decay: Double?
+    var layers: [Layer]
+    var other: Pair
+}
+
+/// One row of `diagnose --format json` (layer: its number, "other" or "total").
+struct DiagnoseJSONRow: Encodable { var layer: String; var norm_tau_v, norm_tau_r, cos: Double }
 
 struct Diagnose: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -348,9 +359,8 @@ struct Diagnose: ParsableCommand {
             print("layer,norm_tau_v,norm_tau_r,cos")
             for (g, s) in rows { print("\(g),\(fmt(s.normV, 9)),\(fmt(s.normR, 9)),\(fmt(s.cosine, 9))") }
         case .json:
-            print("[" + rows.map { g, s in
-                "{\"layer\":\"\(g)\",\"norm_tau_v\":\(fmt(s.normV, 9)),\"norm_tau_r\":\(fmt(s.normR, 9)),\"cos\":\(fmt(s.cosine, 9))}"
-            }.joined(separator: ",") + "]")
+            print(try outputJSON(rows.map { g, s in DiagnoseJSONRow(layer: g, norm_tau_v: s.normV, norm_tau_r: s.normR, cos: s.cosine) },
+                                 pretty: false))
         case .table:
             print("layer         ‖τ_V‖         ‖τ_R‖   cos(τ_V,τ_R)")
             for (g, s) in rows {

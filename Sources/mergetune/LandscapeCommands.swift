@@ -231,9 +231,7 @@ struct LandscapeFit: ParsableCommand {
         values += r.loocv.map { ["\($0.repeats)", cell($0.rmse), cell($0.rmsePercentOfRange)] } ?? ["0", "", ""]
         columns += ["surrogate", "loo_all_rmse", "overshoot"]
         values += [r.surrogate, r.looAllRMSE.map(cell) ?? "", cell(r.overshoot)]
-        // Quote the file name if it needs it; every other cell is a number or a kernel name.
-        if values[0].contains(",") || values[0].contains("\"") { values[0] = "\"" + values[0].replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-        return columns.joined(separator: ",") + "\n" + values.joined(separator: ",") + "\n"
+        return columns.map(csvField).joined(separator: ",") + "\n" + values.map(csvField).joined(separator: ",") + "\n"
     }
 
     func table(_ r: Report, names: [String]) -> String {
@@ -338,7 +336,7 @@ struct LandscapeExport: ParsableCommand {
             + "smoothing \(cell(rbf.smoothing)), degree \(rbf.degree)"
             + (rbf.note.map { "; \($0)" } ?? "") + "; \(resolution) levels per parameter\n"
         text += "#@bounds " + zip(landscape.parameterNames, landscape.bounds).map { "\($0)=\(cell($1.lowerBound)):\(cell($1.upperBound))" }.joined(separator: " ") + "\n"
-        text += (landscape.parameterNames + ["score"]).joined(separator: ",") + "\n"
+        text += (landscape.parameterNames + ["score"]).map(csvField).joined(separator: ",") + "\n"
         for p in landscape.grid(resolution: resolution) {
             text += (p.map(cell) + [cell(rbf(p))]).joined(separator: ",") + "\n"
         }

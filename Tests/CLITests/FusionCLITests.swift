@@ -121,6 +121,17 @@ final class FusionCLITests: XCTestCase {
         let f = lines[1].split(separator: ",").map(String.init)
         XCTAssertEqual(Double(f[2])! / Double(f[1])!, 1.5, accuracy: 0.15)
         XCTAssertLessThan(abs(Double(f[3])!), 0.2)
+        // JSON (Codable rows): the same rows and numbers as the CSV.
+        let json = try run(["diagnose"] + triple + ["--format", "json"])
+        XCTAssertEqual(json.code, 0, json.err)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["layer"] as? String }, ["0", "1", "other", "total"])
+        for (row, line) in zip(rows, lines.dropFirst()) {
+            let f = line.split(separator: ",").map { Double($0) }
+            for (i, key) in ["norm_tau_v", "norm_tau_r", "cos"].enumerated() {
+                XCTAssertEqual(try XCTUnwrap(row[key] as? Double), try XCTUnwrap(f[i + 1]), accuracy: 1e-8 * max(1, abs(f[i + 1]!)), key)
+            }
+        }
     }
 
     /// Copies of the fixture triple in a scratch folder (these tests try to destroy them).

@@ -30,6 +30,26 @@ import TestSupport
         }
     }
 
+    /// Strict JSON (no NaN tokens): non-finite numbers are null; the file a previous version
+    /// wrote by hand (explicit nulls, spaces) still reads back.
+    @Test func filesAreStrictJSONAndOldFilesRead() throws {
+        let data = AttemptFiles.encode(AttemptFiles.Result(value: .nan, extras: ["a": .infinity, "b": 0.5], error: "x\"y"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["value"] is NSNull)
+        #expect((object["extras"] as? [String: Any])?["a"] is NSNull)
+        let back = try AttemptFiles.decodeResult(data)
+        #expect(back.value == nil && back.extras == ["b": 0.5] && back.error == "x\"y")
+        let exit = AttemptFiles.Exit(exitCode: 0, started: 1.5, finished: 2)
+        let exitObject = try #require(try JSONSerialization.jsonObject(with: AttemptFiles.encode(exit)) as? [String: Any])
+        #expect(exitObject["signal"] is NSNull && exitObject["host"] is NSNull && exitObject["error"] == nil)
+        let dir = try directory(exit: nil, result: #"{"value": 0.25, "extras": {"acc": 0.5, "nan": null}, "exit_code": 0}"#)
+        try Data(#"{"exit_code": 0, "signal": null, "timed_out": false, "cancelled": false, "started": 1.5, "finished": 2.0, "host": null, "pid": null}"#.utf8)
+            .write(to: URL(fileURLWithPath: dir + "/exit.json"))
+        #expect(try AttemptFiles.readExit(directory: dir) == exit)
+        let o = try #require(AttemptFiles.outcome(directory: dir))
+        #expect(o.value == 0.25 && o.extras == ["acc": 0.5])
+    }
+
     @Test func exitRecordRoundTrips() throws {
         let exit = AttemptFiles.Exit(exitCode: nil, signal: 9, timedOut: true, cancelled: false, started: 1796166620.2178233,
                                      finished: 1796166622.5, host: "node \"7\"\n", pid: 12, error: "tab\there")

@@ -151,7 +151,10 @@ final class LayoutTests: XCTestCase {
         }
         XCTAssertEqual(r.copiedFiles, ["config.json", "generation_config.json", "tokenizer_config.json"])
         XCTAssertEqual(ck.shards[0].metadata["mergetune.method"], "task_arithmetic")
-        XCTAssertNotNil(ck.shards[0].metadata["mergetune.inputs"]?.range(of: "vlm_wrapped"))
+        // The inputs' absolute paths, as JSON that reads back to the same strings.
+        let inputs = try JSONDecoder().decode([String: String].self, from: Data(try XCTUnwrap(ck.shards[0].metadata["mergetune.inputs"]).utf8))
+        let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
+        XCTAssertEqual(inputs, ["base": abs(fixture("base")), "vlm": abs(fixture("vlm_wrapped")), "expert": abs(fixture("expert"))])
         XCTAssertEqual(ck.shards[0].metadata["format"], "pt")
     }
 
