@@ -139,12 +139,21 @@ struct SearchSpaceConformanceTests {
         #expect(LayerRangeSpace.layers(1.5, 1.49, count: 4) == (1, 2))  // .5 rounds away from zero
     }
 
-    @Test func oneAnchorPerLayerGivesEachLayerItsValueExactly() {
-        // The claim per_layer's recipes rest on, at common depths (t·(L−1) must land on i).
+    @Test func oneAnchorPerLayerGivesEachLayerItsValueUpToRounding() {
+        // mergekit's interpolation at t = l/(L − 1) lands exactly on anchor l for the testbed's
+        // 4 layers; at some depths t·(L − 1) rounds just below l and the value is off by an ulp
+        // or two (mergekit computes the same, so the merge still equals mergekit's).
+        var inexact: [Int] = []
         for L in [1, 2, 3, 4, 12, 24, 28, 32, 36, 40, 48, 64, 80] {
             let g = (0..<L).map { 0.1 + Double($0) * 0.37 }
-            for l in 0..<L { #expect(mergekitGradient(g, layer: l, layers: L) == g[l], "L = \(L), layer \(l)") }
+            for l in 0..<L {
+                let v = mergekitGradient(g, layer: l, layers: L)
+                if L <= 4 { #expect(v == g[l], "L = \(L), layer \(l)") }
+                #expect(abs(v - g[l]) <= 4 * g[l].ulp, "L = \(L), layer \(l): \(v) vs \(g[l])")
+                if v != g[l] && !inexact.contains(L) { inexact.append(L) }
+            }
         }
+        #expect(!inexact.isEmpty, "if every depth were exact, say so in docs/studies.md")
     }
 }
 
