@@ -22,6 +22,9 @@ public struct TaskVectorStats: Sendable {
     public var tensorLayer: [String: Int]
     public var layers: [NormStats]
     public var other: NormStats
+    public init(perTensor: [String: NormStats] = [:], tensorLayer: [String: Int] = [:], layers: [NormStats], other: NormStats) {
+        self.perTensor = perTensor; self.tensorLayer = tensorLayer; self.layers = layers; self.other = other
+    }
     public var total: NormStats {
         var t = other
         layers.forEach { t.add($0) }

@@ -24,7 +24,7 @@ public struct TestFunction: Sendable {
 
     public static let all: [TestFunction] = [branin, sixHumpCamel, hartmann3]
 
-    public static func named(_ name: String) -> TestFunction? { all.first { $0.name == name } }
+    public static func named(_ name: String) -> TestFunction? { all.first { $0.name == name } ?? scalable(name) }
 
     /// Branin–Hoo on [−5, 10] × [0, 15]; three global minima of 0.397887.
     public static let branin = TestFunction(

@@ -265,7 +265,10 @@ extension StudyReportBuilder {
     /// objective has no grid (its trials are drawn alone).
     static func landscapeData(_ spec: ObjectiveSpec, names: [String], options: LoadOptions, notes: inout [String]) -> LandscapeData? {
         guard names.count == 2 || names.count == 3 else {
-            if names.count > 3 { notes.append("no landscape: \(names.count) parameters (drawn for two or three)") }
+            if names.count > 3 {
+                notes.append("no landscape: \(names.count) parameters (drawn for two or three)"
+                             + (spec.space.map { "; space \($0.kind): the best trial's per-layer recipe is `study export --mergekit`'s" } ?? ""))
+            }
             return nil
         }
         let sumToOne = Set(spec.sumToOne ?? ["vl_weight", "exp_weight"]) == Set(names.prefix(2))
@@ -273,7 +276,9 @@ extension StudyReportBuilder {
             // The box the trials were drawn from: the spec's bounds, else the merge method's
             // default ones (the testbed's box), so that points on its edges (the parents) show.
             let method = MergeMethod(rawValue: spec.command?.merge?.method.rawValue ?? spec.method ?? "task_arithmetic")
+            let spaceBox = MergeSpaces.box(of: spec)  // a search space's own parameters (SearchSpaces.swift)
             let box: [[Double]] = names.compactMap { n in
+                if let p = spaceBox?.parameters.first(where: { $0.name == n }) { return [p.lower, p.upper] }
                 if let b = spec.bounds?.first(where: { $0.name == n }) { return [b.lower, b.upper] }
                 return method.flatMap { MergeMethodRegistry.info($0).parameter(n)?.defaultBounds }.map { [$0.lowerBound, $0.upperBound] }
             }

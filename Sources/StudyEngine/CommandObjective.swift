@@ -86,9 +86,16 @@ public final class CommandObjective: Objective, @unchecked Sendable {
     public let command: CommandSpec
     public var builtInReferences: [ReferenceSpec] { [] }
     public var needsAttemptDirectory: Bool { true }
+    /// The search space of the merge (nil: global): how a point becomes the trial's recipe.
+    public let mergeSpace: MergeSpaceSpec?
 
-    init(name: String, space: SearchSpace, command: CommandSpec) {
-        self.name = name; self.space = space; self.command = command
+    init(name: String, space: SearchSpace, command: CommandSpec, mergeSpace: MergeSpaceSpec? = nil) {
+        self.name = name; self.space = space; self.command = command; self.mergeSpace = mergeSpace
+    }
+
+    /// The recipe of the trial at `x` (the space's mapping over the merge table's recipe).
+    func trialRecipe(_ merge: MergeTable, x: [Double]) throws -> MergeRecipe {
+        try MergeSpaces.recipe(fixed: merge.recipe, point: named(x), space: mergeSpace)
     }
 
     /// The closed forms and parents of the merge table; the parents are placed in the weight
@@ -123,7 +130,7 @@ public final class CommandObjective: Objective, @unchecked Sendable {
     func mergeSpec(_ merge: MergeTable, x: [Double], reference: String?) throws -> MergeSpec? {
         switch reference {
         case nil:
-            return try merge.recipe.spec(searched: named(x))
+            return try trialRecipe(merge, x: x).spec()
         case "vlm"?:
             return nil  // the VLM itself is evaluated
         case "expert"?:
@@ -132,7 +139,7 @@ public final class CommandObjective: Objective, @unchecked Sendable {
         case let name?:
             guard let m = MergeMethod(rawValue: name), m.isClosedForm else {
                 // A user reference with params: the trial's recipe at its point.
-                return try merge.recipe.spec(searched: named(x))
+                return try trialRecipe(merge, x: x).spec()
             }
             return try MergeRecipe(method: m, models: merge.recipe.models).spec()
         }
@@ -262,7 +269,7 @@ enum TrialCheckpoint {
 /// `kind = "command"`: keys and checks (docs/studies.md, "Command objectives").
 enum CommandKind: ObjectiveKind {
     static let kind = "command"
-    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints"]
+    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints"] + MergeSpaces.keys
     static let mergeKeys = ["base", "vlm", "expert", "method", "fixed", "checkpoints", "keep_best", "dtype", "references"]
     static let scoreSources = ["stdout", "stdout_strict", "json", "lm-eval", "lmms-eval"]
 
@@ -278,12 +285,24 @@ enum CommandKind: ObjectiveKind {
             guard let s = v.string else { throw SpecError(file: file, key: t.key("command[\(i)]"), "expected a string") }
             return s
         }
-        // The searched parameters' names are placeholders too.
+        // The searched parameters' names are placeholders too: the bounds' names, or a search
+        // space's parameters (read from the merge table's checkpoints).
         let boundNames = t.table["bounds"]?.table.map { Array($0.keys) } ?? []
-        guard !boundNames.isEmpty else {
+        var mergeSpace: MergeSpaceSpec? = nil
+        var spaceNames: [String] = []
+        if let mt = t.table["merge"]?.table, let s = try t.optionalString("space"), s != GlobalSpace.name {
+            let preliminary = try parseMerge(TableReader(table: mt, file: file, path: t.key("merge")), path: path)
+            mergeSpace = try MergeSpaces.parse(t, context: MergeSpaces.commandContext(preliminary))
+            if let mergeSpace {
+                spaceNames = MergeSpaces.kind(of: mergeSpace).parameters(mergeSpace, method: preliminary.method, fixed: preliminary.fixed).map(\.name)
+            }
+        } else if let k = MergeSpaces.keys.first(where: { t.table[$0] != nil && $0 != "space" }) ?? (t.table["merge"] == nil && t.table["space"] != nil ? "space" : nil) {
+            throw SpecError(file: file, key: t.key(k), t.table["merge"] == nil ? "a search space maps points to merges: it needs a merge table ([objectives.merge])" : "only with a search space (space = \"frank_scaled\", \"per_layer\", ...)")
+        }
+        guard !boundNames.isEmpty || mergeSpace != nil else {
             throw SpecError(file: file, key: t.key("bounds"), "a command objective names its searched parameters and their bounds, e.g. bounds = { vl_weight = [0, 2], exp_weight = [0, 2] }")
         }
-        let known = CommandObjective.placeholders.union(boundNames)
+        let known = CommandObjective.placeholders.union(mergeSpace == nil ? boundNames : spaceNames)
         do { try Placeholders.check(argv, known: known) } catch {
             throw SpecError(file: file, key: t.key("command"), "\(error)")
         }
@@ -323,39 +342,30 @@ enum CommandKind: ObjectiveKind {
             guard let mt = m.table else { throw SpecError(file: file, key: t.key("merge"), "expected a table ([objectives.merge])") }
             let r = TableReader(table: mt, file: file, path: t.key("merge"))
             try r.allowOnly(mergeKeys)
-            let methodName = try r.optionalString("method") ?? "task_arithmetic"
-            guard let method = MergeMethod(rawValue: methodName) else {
-                throw SpecError(file: file, key: r.key("method"), "unknown method '\(methodName)' (known: \(MergeMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            var merge = MergeTable(base: path(try r.requiredString("base")), vlm: path(try r.requiredString("vlm")),
-                                   expert: path(try r.requiredString("expert")), method: method)
-            for (role, p) in [("base", merge.base), ("vlm", merge.vlm), ("expert", merge.expert)] where !FileManager.default.fileExists(atPath: p) {
-                throw SpecError(file: file, key: r.key(role), "no checkpoint at \(p)")
-            }
-            if let f = mt["fixed"] {
-                guard let ft = f.table else { throw SpecError(file: file, key: r.key("fixed"), "expected a table like { normalize = true }") }
-                for k in ft.keys {
-                    let v = ft[k]!
-                    if let b = v.bool { merge.fixed[k] = .bool(b) }
-                    else if let x = StudySpec.number(v) { merge.fixed[k] = .number(x) }
-                    else if let s = v.string { merge.fixed[k] = .string(s) }
-                    else if let a = v.array, let xs = Optional(a.compactMap(StudySpec.number)), xs.count == a.count { merge.fixed[k] = .list(xs) }
-                    else { throw SpecError(file: file, key: r.key("fixed.\(k)"), "expected a number, boolean, string or list of numbers") }
+            var merge = try parseMerge(r, path: path)
+            let method = merge.method
+            if let mergeSpace {
+                // The recipe must accept the space's point at the middle of its default box.
+                let params = MergeSpaces.kind(of: mergeSpace).parameters(mergeSpace, method: method, fixed: merge.fixed)
+                let mid = Dictionary(uniqueKeysWithValues: params.map { ($0.name, ($0.lower + $0.upper) / 2) })
+                do { _ = try MergeSpaces.recipe(fixed: merge.recipe, point: mid, space: mergeSpace).spec() } catch {
+                    throw SpecError(file: file, key: r.key("fixed"), "\(error)")
                 }
-            }
-            // The recipe must accept every searched name at some value inside its bounds.
-            let info = MergeMethodRegistry.info(method)
-            for name in boundNames {
-                guard let p = info.parameters.first(where: { $0.name == name }), p.searchable else {
-                    let searchable = info.parameters.filter(\.searchable).map(\.name)
-                    throw SpecError(file: file, key: t.key("bounds.\(name)"), "method '\(method.rawValue)' cannot search '\(name)' (searchable: \(searchable.isEmpty ? "none" : searchable.joined(separator: ", ")))")
+            } else {
+                // The recipe must accept every searched name at some value inside its bounds.
+                let info = MergeMethodRegistry.info(method)
+                for name in boundNames {
+                    guard let p = info.parameters.first(where: { $0.name == name }), p.searchable else {
+                        let searchable = info.parameters.filter(\.searchable).map(\.name)
+                        throw SpecError(file: file, key: t.key("bounds.\(name)"), "method '\(method.rawValue)' cannot search '\(name)' (searchable: \(searchable.isEmpty ? "none" : searchable.joined(separator: ", ")))")
+                    }
+                    if merge.fixed[name] != nil {
+                        throw SpecError(file: file, key: r.key("fixed.\(name)"), "'\(name)' is both searched (bounds) and fixed")
+                    }
                 }
-                if merge.fixed[name] != nil {
-                    throw SpecError(file: file, key: r.key("fixed.\(name)"), "'\(name)' is both searched (bounds) and fixed")
+                do { _ = try merge.recipe.spec(searched: Dictionary(uniqueKeysWithValues: boundNames.map { ($0, midpoint(t, $0)) })) } catch {
+                    throw SpecError(file: file, key: r.key("fixed"), "\(error)")
                 }
-            }
-            do { _ = try merge.recipe.spec(searched: Dictionary(uniqueKeysWithValues: boundNames.map { ($0, midpoint(t, $0)) })) } catch {
-                throw SpecError(file: file, key: r.key("fixed"), "\(error)")
             }
             if let c = try r.optionalString("checkpoints") { merge.checkpoints = path(c) }
             if let k = mt["keep_best"] {
@@ -401,7 +411,34 @@ enum CommandKind: ObjectiveKind {
             }
         }
         o.command = spec
+        o.space = mergeSpace
         o.name = try t.optionalString("name") ?? "command" + (spec.merge.map { "-\($0.method.rawValue)" } ?? "")
+    }
+
+    /// The merge table's checkpoints, method and fixed values (the searched names are checked by the caller).
+    static func parseMerge(_ r: TableReader, path: (String) -> String) throws -> MergeTable {
+        let file = r.file, mt = r.table
+        let methodName = try r.optionalString("method") ?? "task_arithmetic"
+        guard let method = MergeMethod(rawValue: methodName) else {
+            throw SpecError(file: file, key: r.key("method"), "unknown method '\(methodName)' (known: \(MergeMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        var merge = MergeTable(base: path(try r.requiredString("base")), vlm: path(try r.requiredString("vlm")),
+                               expert: path(try r.requiredString("expert")), method: method)
+        for (role, p) in [("base", merge.base), ("vlm", merge.vlm), ("expert", merge.expert)] where !FileManager.default.fileExists(atPath: p) {
+            throw SpecError(file: file, key: r.key(role), "no checkpoint at \(p)")
+        }
+        if let f = mt["fixed"] {
+            guard let ft = f.table else { throw SpecError(file: file, key: r.key("fixed"), "expected a table like { normalize = true }") }
+            for k in ft.keys {
+                let v = ft[k]!
+                if let b = v.bool { merge.fixed[k] = .bool(b) }
+                else if let x = StudySpec.number(v) { merge.fixed[k] = .number(x) }
+                else if let s = v.string { merge.fixed[k] = .string(s) }
+                else if let a = v.array, let xs = Optional(a.compactMap(StudySpec.number)), xs.count == a.count { merge.fixed[k] = .list(xs) }
+                else { throw SpecError(file: file, key: r.key("fixed.\(k)"), "expected a number, boolean, string or list of numbers") }
+            }
+        }
+        return merge
     }
 
     /// The middle of a bound (for checking the recipe at parse time).
@@ -473,6 +510,11 @@ enum CommandKind: ObjectiveKind {
 
     static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {
         guard let command = spec.command else { throw SpecError(file: file, key: "\(key).command", "missing") }
+        if let s = spec.space {
+            guard let merge = command.merge else { throw SpecError(file: file, key: "\(key).merge", "a search space needs a merge table") }
+            let space = try MergeSpaces.box(s, method: merge.method, fixed: merge.fixed, bounds: spec.bounds, file: file, key: key)
+            return CommandObjective(name: spec.name, space: space, command: command, mergeSpace: s)
+        }
         guard let bounds = spec.bounds, !bounds.isEmpty else { throw SpecError(file: file, key: "\(key).bounds", "missing") }
         // A fixed order: the method's own parameter order with a merge table, else by name.
         let order: [String]

@@ -1,4 +1,5 @@
 import Foundation
+import Fusion
 import Optimizers
 
 /// One kind of objective, the study core's extension point for what is evaluated: the keys
@@ -103,11 +104,13 @@ enum AnalyticKind: ObjectiveKind {
 /// The shipped testbed family merged in memory per trial (`scenario = "language"`).
 enum TestbedKind: ObjectiveKind {
     static let kind = "testbed"
-    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed"]
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed"] + MergeSpaces.keys
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
-        o.method = try t.optionalString("method") ?? "task_arithmetic"
+        // The layer_range space merges by its own method.
+        let rangeSpace = (try t.optionalString("space")) == LayerRangeSpace.name
+        o.method = try t.optionalString("method") ?? (rangeSpace ? MergeMethod.layerRange.rawValue : "task_arithmetic")
         o.split = try t.optionalString("split") ?? "validation"
         o.metric = try t.optionalString("metric") ?? "mean_logprob"
         o.objective = try t.optionalString("objective") ?? "target"
@@ -120,7 +123,13 @@ enum TestbedKind: ObjectiveKind {
         if t.table["sum_to_one"] != nil {
             throw SpecError(file: t.file, key: t.key("sum_to_one"), "not for a live testbed objective (the analysis is a dense grid of ~4,700 evaluations); analyse the measured landscape's surrogate instead")
         }
-        o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.objective == "target" ? "" : "-\(o.objective!)")
+        if let m = MergeMethod(rawValue: o.method!) {
+            o.space = try MergeSpaces.parse(t, context: MergeSpaces.testbedContext(directory: o.directory!, scenario: o.scenario!, method: m, fixed: [:]))
+        } else if t.table["space"] != nil {
+            throw SpecError(file: t.file, key: t.key("method"), "unknown method '\(o.method!)' (known: \(TestbedSupport.methods.map(\.rawValue).joined(separator: ", ")))")
+        }
+        o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.space.map { "-\($0.kind)" } ?? "")
+            + (o.objective == "target" ? "" : "-\(o.objective!)")
     }
 
     static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {

@@ -84,6 +84,9 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     public var warmStart: [String] = []
     /// command: the evaluator, its score, and the merge each trial writes first.
     public var command: CommandSpec?
+    /// testbed and command: the search space (nil: global, the method's own parameters;
+    /// SearchSpaces.swift).
+    public var space: MergeSpaceSpec?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -97,7 +100,7 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
 extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
         case name, kind, landscape, landscapeChecksum, kernel, surrogate, smoothing, function, bounds, delayMs, references, sumToOne,
-             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command
+             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command, space
     }
 
     // Specs stored by earlier versions lack the newer keys.
@@ -126,6 +129,7 @@ extension ObjectiveSpec {
         mergeSeed = try c.decodeIfPresent(Int.self, forKey: .mergeSeed)
         warmStart = try c.decodeIfPresent([String].self, forKey: .warmStart) ?? []
         command = try c.decodeIfPresent(CommandSpec.self, forKey: .command)
+        space = try c.decodeIfPresent(MergeSpaceSpec.self, forKey: .space)
     }
 }
 
@@ -421,6 +425,7 @@ extension StudySpec {
         guard let kind = ObjectiveRegistry.kind(named: kindName) else {
             throw SpecError(file: file, key: "\(key).kind", "unknown objective kind '\(kindName)' (known: \(ObjectiveRegistry.names.joined(separator: ", ")))")
         }
+        try MergeSpaces.rejectOnNonMerging(t, kind: kindName)
         try t.allowOnly(commonObjectiveKeys + kind.keys)
         var o = ObjectiveSpec(name: "", kind: kindName)
         try kind.parse(t, into: &o, baseDirectory: baseDirectory)

@@ -54,13 +54,16 @@ enum TestbedSupport {
         let split: Split = try value(spec.split, "split", .validation)
         let metric: Metric = try value(spec.metric, "metric", .meanLogprob)
         let target: TestbedGoal = try value(spec.objective, "objective", .target)
-        guard let method = MergeMethod(rawValue: spec.method ?? "task_arithmetic"), methods.contains(method) else {
-            throw SpecError(file: file, key: "\(key).method", "unknown method '\(spec.method ?? "")' (known: \(methods.map(\.rawValue).joined(separator: ", ")))")
+        let allowed = spec.space?.kind == LayerRangeSpace.name ? [MergeMethod.layerRange] : methods
+        guard let method = MergeMethod(rawValue: spec.method ?? "task_arithmetic"), allowed.contains(method) else {
+            throw SpecError(file: file, key: "\(key).method", "unknown method '\(spec.method ?? "")' (known: \(allowed.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let directory = spec.directory else { throw SpecError(file: file, key: "\(key).directory", "missing") }
 
         var box = defaultBox(method)
-        if let bounds = spec.bounds {
+        if let s = spec.space {
+            box = try MergeSpaces.box(s, method: method, fixed: [:], bounds: spec.bounds, file: file, key: key).parameters
+        } else if let bounds = spec.bounds {
             let names = box.map(\.name)
             guard Set(bounds.map(\.name)) == Set(names) else {
                 throw SpecError(file: file, key: "\(key).bounds", "method '\(method.rawValue)' has parameters \(names.joined(separator: ", ")); bounds name \(bounds.map(\.name).sorted().joined(separator: ", "))")
@@ -78,7 +81,7 @@ enum TestbedSupport {
         do {
             return try TestbedObjective(name: spec.name, directory: URL(fileURLWithPath: directory), scenario: scenario,
                                         method: method, split: split, metric: metric, target: target, space: space,
-                                        mergeSeed: UInt64(spec.mergeSeed ?? 0))
+                                        mergeSeed: UInt64(spec.mergeSeed ?? 0), mergeSpace: spec.space)
         } catch let error as SpecError {
             throw error
         } catch {
@@ -109,6 +112,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     public let metric: Metric
     public let target: TestbedGoal
     public let mergeSeed: UInt64
+    /// The search space (nil: global): how a point becomes the trial's recipe.
+    public let mergeSpace: MergeSpaceSpec?
     /// The fixed part of every trial's merge (DARE's seed); the searched values come from `x`.
     public let recipe: MergeRecipe
     public private(set) var builtInReferences: [ReferenceSpec] = []
@@ -118,9 +123,11 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     private var idle: [TestbedEvaluator] = []
 
     public init(name: String, directory: URL, scenario: Scenario, method: MergeMethod, split: Split = .validation,
-                metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0) throws {
+                metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0,
+                mergeSpace: MergeSpaceSpec? = nil) throws {
         self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
         self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
+        self.mergeSpace = mergeSpace
         let takesSeed = MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil
         recipe = MergeRecipe(method: method, parameters: takesSeed ? [RecipeKey.seed: .number(Double(mergeSeed))] : [:])
         builtInReferences = try measureReferences()
@@ -134,7 +141,7 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
                 refs.append(ReferenceSpec(name: m.rawValue, params: nil, score: try e.evaluate(spec: MergeSpec(method: m)).value))
             }
             // The parents are points of the weight plane; placed there only for two-weight objectives.
-            let twoD = space.dimension == 2
+            let twoD = space.names == [RecipeKey.vlWeight, RecipeKey.expWeight]
             let vl = RecipeKey.vlWeight, exp = RecipeKey.expWeight
             refs.append(ReferenceSpec(name: "vlm", params: twoD ? [vl: 1, exp: 0] : nil,
                                       score: try e.evaluate(decoder: e.family.vlm).value))
@@ -156,7 +163,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     /// The full score at `x` (parameter coordinates, in the space's order).
     public func score(_ x: [Double]) throws -> TestbedScore {
         try withEvaluator { e in
-            try e.evaluate(recipe: recipe, searched: Dictionary(uniqueKeysWithValues: zip(space.names, x)))
+            try e.evaluate(spec: try MergeSpaces.recipe(fixed: recipe, point: Dictionary(uniqueKeysWithValues: zip(space.names, x)),
+                                                        space: mergeSpace).spec())
         }
     }
 

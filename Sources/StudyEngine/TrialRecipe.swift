@@ -20,7 +20,8 @@ public enum TrialRecipe {
         } else {
             throw StudyError.badRecord("objective '\(objective.name)' (\(objective.kind)) merges no checkpoints, so its trials have no recipe; only command objectives with a merge table and testbed objectives do")
         }
-        for (name, value) in params { recipe.parameters[name] = .number(value) }
+        // The objective's space maps the point, as its trials were merged (SearchSpaces.swift).
+        recipe = try MergeSpaces.recipe(fixed: recipe, point: params, space: objective.space)
         _ = try recipe.spec()  // the recipe must be one the fusion core accepts
         return recipe
     }
