@@ -103,7 +103,7 @@ enum AnalyticKind: ObjectiveKind {
 /// The shipped testbed family merged in memory per trial (`scenario = "language"`).
 enum TestbedKind: ObjectiveKind {
     static let kind = "testbed"
-    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed"]
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "metrics", "constraints"]
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
@@ -120,6 +120,9 @@ enum TestbedKind: ObjectiveKind {
         if t.table["sum_to_one"] != nil {
             throw SpecError(file: t.file, key: t.key("sum_to_one"), "not for a live testbed objective (the analysis is a dense grid of ~4,700 evaluations); analyse the measured landscape's surrogate instead")
         }
+        o.metrics = try MultiObjective.parseMetrics(t, known: TestbedObjective.recordedMetrics)
+        let constraints = try CommandKind.parseConstraints(t, references: TestbedObjective.referenceNames, none: "")
+        o.constraints = constraints.isEmpty ? nil : constraints
         o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.objective == "target" ? "" : "-\(o.objective!)")
     }
 
