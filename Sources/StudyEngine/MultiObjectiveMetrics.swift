@@ -68,16 +68,21 @@ extension StudyMetrics {
     /// The metrics of an objective, from its spec (nil: single-objective).
     func metricNames(_ o: ObjectiveRecord) -> [String]? { spec.objectives.first { $0.name == o.name }?.metrics }
 
-    public func multiObjectiveSummary(_ o: ObjectiveRecord) -> MultiObjectiveSummary? {
+    /// The metric vectors of an objective's complete trials (nil: single-objective), in run order.
+    public func metricVectors(_ o: ObjectiveRecord) -> [(run: RunRecord, trial: TrialRecord, v: [Double])]? {
         guard let metrics = metricNames(o) else { return nil }
+        var all: [(run: RunRecord, trial: TrialRecord, v: [Double])] = []
+        for run in runs where run.objective == o.id! {
+            for t in trials(ofRun: run.id!) { if let v = MultiObjective.vector(metrics, of: t) { all.append((run, t, v)) } }
+        }
+        return all
+    }
+
+    public func multiObjectiveSummary(_ o: ObjectiveRecord) -> MultiObjectiveSummary? {
+        guard let metrics = metricNames(o), let all = metricVectors(o) else { return nil }
         let runsHere = runs.filter { $0.objective == o.id! }
         let refs = references.filter { $0.objective == o.id! }
         func refVector(_ r: ReferenceRecord) -> [Double]? { MultiObjective.vector(metrics, r.extras.map(parseParams)) }
-
-        var all: [(run: RunRecord, trial: TrialRecord, v: [Double])] = []
-        for run in runsHere {
-            for t in trials(ofRun: run.id!) { if let v = MultiObjective.vector(metrics, of: t) { all.append((run, t, v)) } }
-        }
         // Reference point: the component-wise minimum of the parents' metric vectors; without
         // them, of everything recorded (so the hypervolume is still defined, but says so).
         var ref: [Double]
