@@ -210,6 +210,16 @@ struct MultiObjectiveTestbedTests {
         #expect(mo.referencePointSource.hasPrefix("parents") && mo.references.count == 5)
     }
 
+    @Test func theShippedParetoSpecParsesAndItsOptimizersTakeVectors() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let s = try StudySpec.load(root.appendingPathComponent("Studies/testbed-pareto.toml"))
+        #expect(s.objectives.count == 6 && s.objectives.allSatisfy { $0.metrics == ["target", "perception"] && $0.kind == "testbed" })
+        #expect(s.optimizers.map(\.config.kind) == ["random", "sobol", "parego"])
+        for (i, o) in s.objectives.enumerated() {
+            try MultiObjective.validate(o, key: "objectives[\(i)]", optimizers: s.optimizers, file: s.source)
+        }
+    }
+
     @Test func unknownMetricsAndSingleObjectiveOptimizersAreSpecErrors() throws {
         let unknown = try #require(try specError(liveSpec("[\"target\", \"vision\"]")))
         #expect(unknown.key == "objectives[0].metrics[1]" && unknown.message.contains("perception") && unknown.message.contains("vision"))
