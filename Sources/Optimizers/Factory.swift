@@ -1,7 +1,10 @@
 /// Builds optimizers from configurations: the one place that knows every optimizer's name,
 /// options and minimum budget. Options and defaults are documented in docs/optimizers.md.
 public enum OptimizerFactory {
-    public static let kinds = ["random", "sobol", "gp", "cmaes", "pattern", "powell"]
+    public static let kinds = ["random", "sobol", "gp", "cmaes", "pattern", "powell", "parego"]
+
+    /// The kinds that can be told metric vectors (`MultiObjectiveOptimizer`): multi-metric objectives take only these.
+    public static let multiObjectiveKinds = ["random", "sobol", "parego"]
 
     /// Known options per kind.
     public static let options: [String: [String]] = [
@@ -11,6 +14,7 @@ public enum OptimizerFactory {
         "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop", "fillers"],
         "pattern": ["local_budget", "initial_step", "step_tolerance", "fillers"],
         "powell": ["local_budget", "line_step", "line_tolerance", "ftol", "fillers"],
+        "parego": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending", "rho"],
     ]
 
     /// The default `local_budget` of the multi-start local searches (see docs/optimizers.md for
@@ -41,6 +45,16 @@ public enum OptimizerFactory {
             let pending = try o.string("pending", default: s.pending.rawValue, allowed: PendingStrategy.allCases.map(\.rawValue))
             s.pending = PendingStrategy(rawValue: pending)!
             return GPBO(dimension: dimension, seed: seed, settings: s)
+        case "parego":
+            var s = ParEGOSettings(dimension: dimension)
+            s.gp.initialPoints = try o.int("initial_points", default: s.gp.initialPoints, min: 1)
+            s.gp.candidates = try o.int("candidates", default: s.gp.candidates, min: 1)
+            s.gp.polishStarts = try o.int("polish_starts", default: s.gp.polishStarts, min: 0)
+            s.gp.hyperStarts = try o.int("hyper_starts", default: s.gp.hyperStarts, min: 1)
+            let pending = try o.string("pending", default: s.gp.pending.rawValue, allowed: PendingStrategy.allCases.map(\.rawValue))
+            s.gp.pending = PendingStrategy(rawValue: pending)!
+            s.rho = try o.double("rho", default: s.rho, above: 0)
+            return ParEGO(dimension: dimension, seed: seed, settings: s)
         case "cmaes":
             var search = CMAESSearch()
             search.sigma0 = try o.double("sigma0", default: search.sigma0, above: 0)
@@ -73,7 +87,7 @@ public enum OptimizerFactory {
             let o = Options(config)
             let popsize = o.has("popsize") ? try o.int("popsize", default: 0, min: 2) : CMAParameters(dimension: max(1, dimension)).lambda
             return popsize
-        case "gp":
+        case "gp", "parego":
             // The initial design plus one model-based point.
             let o = Options(config)
             return try o.int("initial_points", default: GPBOSettings(dimension: max(1, dimension)).initialPoints, min: 1) + 1

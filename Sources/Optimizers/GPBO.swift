@@ -83,7 +83,10 @@ public final class GPBO: Optimizer {
     /// The hyperparameters fitted last (for tests and diagnostics).
     public var lastTheta: [Double]? { fits[history.count] }
 
-    private func designPoint(_ index: Int) throws -> [Double] {
+    private func designPoint(_ index: Int) throws -> [Double] { try GPBO.designPoint(index, dimension: dimension, seed: seed) }
+
+    /// Point `index` of the seeded scrambled-Sobol initial design (shared with ParEGO).
+    static func designPoint(_ index: Int, dimension: Int, seed: UInt64) throws -> [Double] {
         let sobol = try SobolSequence(dimension: min(dimension, SobolSequence.maxDimension), shiftSeed: seed)
         var x = sobol.next()
         for _ in 0..<index { x = sobol.next() }
@@ -100,12 +103,16 @@ public final class GPBO: Optimizer {
         let ok = trials.compactMap(\.value)
         guard ok.count >= 2 else { return nil }
         let worst = ok.min()!
-        let raw = trials.map { $0.value ?? worst }
+        let y = GPBO.standardized(trials.map { $0.value ?? worst })
+        return (trials.flatMap(\.point), y, y.max()!)
+    }
+
+    /// Scores standardized to mean 0, sd 1 (sd 1 when they are all equal).
+    static func standardized(_ raw: [Double]) -> [Double] {
         let mean = raw.reduce(0, +) / Double(raw.count)
         var sd = (raw.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(raw.count)).squareRoot()
         if !(sd > 1e-12 * max(1, abs(mean))) { sd = 1 }
-        let y = raw.map { ($0 - mean) / sd }
-        return (trials.flatMap(\.point), y, y.max()!)
+        return raw.map { ($0 - mean) / sd }
     }
 
     /// The model is used once the warm starts and the design's worth of trials are told.
@@ -113,15 +120,17 @@ public final class GPBO: Optimizer {
         prefix >= book.warmStarts + designSize && data(prefix: prefix) != nil
     }
 
-    private func fixedStarts() -> [[Double]] {
-        let d = dimension
+    private func fixedStarts() -> [[Double]] { GPBO.fixedStarts(dimension: dimension, hyperStarts: settings.hyperStarts) }
+
+    /// The fixed hyperparameter starts (log length scales, log signal variance, log noise).
+    static func fixedStarts(dimension d: Int, hyperStarts: Int) -> [[Double]] {
         let all: [[Double]] = [
             Array(repeating: log(0.5), count: d) + [0, -9],
             Array(repeating: log(0.15), count: d) + [0, -9],
             Array(repeating: log(2.0), count: d) + [0, -6],
             Array(repeating: log(0.3), count: d) + [0, -3],
         ]
-        return Array(all.prefix(max(1, settings.hyperStarts)))
+        return Array(all.prefix(max(1, hyperStarts)))
     }
 
     /// θ fitted on the first `prefix` trials, warm-started from the fit on prefix − 1.
@@ -163,10 +172,19 @@ public final class GPBO: Optimizer {
         guard let real = try? GaussianProcess(inputs: x, targets: y, dimension: d, theta: th, noiseFloor: settings.noiseFloor) else {
             return RandomGenerator(seed: mixSeed(seed, UInt64(k))).uniformPoint(dimension: d)
         }
-        let gp = withLies(real, inputs: x, targets: y) ?? real
+        return try GPBO.maximizeLogEI(real, inputs: x, targets: y, best: best, pending: book.pendingIDs.map { book.points[$0] },
+                                      settings: settings, rng: RandomGenerator(seed: mixSeed(seed, UInt64(k))))
+    }
+
+    /// The acquisition step shared by GP-BO and ParEGO: the model `real` (on `inputs`, standardized
+    /// `targets`, best target `best`) plus one lie per pending point, log EI over scrambled-Sobol
+    /// candidates and perturbations of the best points, the best few polished by Nelder-Mead.
+    static func maximizeLogEI(_ real: GaussianProcess, inputs x: [Double], targets y: [Double], best: Double,
+                              pending: [[Double]], settings: GPBOSettings, rng: RandomGenerator) throws -> [Double] {
+        let d = real.dimension
+        let gp = withLies(real, inputs: x, targets: y, pending: pending, settings: settings) ?? real
 
         // Candidates: scrambled Sobol + perturbations of the best observed points.
-        let rng = RandomGenerator(seed: mixSeed(seed, UInt64(k)))
         var cands: [Double] = []
         cands.reserveCapacity((settings.candidates + 256) * d)
         if d <= SobolSequence.maxDimension {
@@ -211,10 +229,11 @@ public final class GPBO: Optimizer {
 
     /// The model on the real data plus one lie per pending trial, with the real data's θ (nil
     /// when nothing is pending or the extended covariance does not factor).
-    private func withLies(_ real: GaussianProcess, inputs x: [Double], targets y: [Double]) -> GaussianProcess? {
-        let pendingIDs = book.pendingIDs
+    static func withLies(_ real: GaussianProcess, inputs x: [Double], targets y: [Double], pending: [[Double]],
+                         settings: GPBOSettings) -> GaussianProcess? {
+        let pendingIDs = pending.indices
         guard !pendingIDs.isEmpty else { return nil }
-        let points = pendingIDs.flatMap { book.points[$0] }
+        let points = pending.flatMap { $0 }
         let lies: [Double]
         switch settings.pending {
         case .clMin: lies = Array(repeating: y.min()!, count: pendingIDs.count)
@@ -226,7 +245,7 @@ public final class GPBO: Optimizer {
             guard let p = try? real.predict(points, count: pendingIDs.count) else { return nil }
             lies = p.mean
         }
-        return try? GaussianProcess(inputs: x + points, targets: y + lies, dimension: dimension,
+        return try? GaussianProcess(inputs: x + points, targets: y + lies, dimension: real.dimension,
                                     theta: real.theta, noiseFloor: settings.noiseFloor)
     }
 }

@@ -44,6 +44,7 @@ public enum StudyReportBuilder {
     public static func sections(_ data: StudyReportData, options: ReportOptions = .init()) -> [ReportSection] {
         var out = [overviewSection(data), regretSection(data, options), rorSection(data), landscapeSection(data, options)]
         out.append(liveSection(data, options))
+        if !(data.pareto ?? []).isEmpty { out.append(paretoSection(data)) }
         if data.objectives.contains(where: { $0.closedForms != nil }) { out.append(closedFormSection(data)) }
         return out
     }

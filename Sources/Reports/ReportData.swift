@@ -165,6 +165,8 @@ public struct StudyReportData: Codable, Sendable, Equatable {
     public var objectives: [ObjectiveReport]
     public var live: LiveData
     public var notes: [String]
+    /// Multi-objective objectives' trials in metric space (nil: none).
+    public var pareto: [ParetoPanel]? = nil
 }
 
 /// Bounds on what a report loads (a 100,000-trial study stays a few megabytes).
@@ -200,8 +202,10 @@ extension StudyReportBuilder {
             guard let s = summary.objectives.first(where: { $0.name == record.name }) else { continue }
             objectives.append(objectiveReport(metrics, record, s, index: index, optimizers: optimizers, options: options))
         }
-        return StudyReportData(summary: summary, description: metrics.spec.description, ledger: ledger.path, generated: Date(),
-                               optimizers: optimizers, objectives: objectives, live: live(metrics, options: options), notes: [])
+        var data = StudyReportData(summary: summary, description: metrics.spec.description, ledger: ledger.path, generated: Date(),
+                                   optimizers: optimizers, objectives: objectives, live: live(metrics, options: options), notes: [])
+        data.pareto = paretoPanels(metrics, options: options)
+        return data
     }
 
     static func objectiveReport(_ m: StudyMetrics, _ record: ObjectiveRecord, _ s: ObjectiveSummary, index: Int,

@@ -269,7 +269,7 @@ enum TrialCheckpoint {
 /// `kind = "command"`: keys and checks (docs/studies.md, "Command objectives").
 enum CommandKind: ObjectiveKind {
     static let kind = "command"
-    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints"] + MergeSpaces.keys
+    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints", "metrics"] + MergeSpaces.keys
     static let mergeKeys = ["base", "vlm", "expert", "method", "fixed", "checkpoints", "keep_best", "dtype", "references"]
     static let scoreSources = ["stdout", "stdout_strict", "json", "lm-eval", "lmms-eval"]
 
@@ -388,31 +388,40 @@ enum CommandKind: ObjectiveKind {
             }
             spec.merge = merge
         }
-        if let c = t.table["constraints"] {
-            guard let list = c.array else { throw SpecError(file: file, key: t.key("constraints"), "expected [[objectives.constraints]] tables") }
-            spec.constraints = try list.enumerated().map { i, item in
-                let k = t.key("constraints[\(i)]")
-                guard let ct = item.table else { throw SpecError(file: file, key: k, "expected a table") }
-                let r = TableReader(table: ct, file: file, path: k)
-                try r.allowOnly(["metric", "min", "max", "relative_to"])
-                func bound(_ name: String) throws -> Double? {
-                    try ct[name].map { v -> Double in
-                        guard let x = StudySpec.number(v), x.isFinite else { throw SpecError(file: file, key: r.key(name), "expected a number") }
-                        return x
-                    }
-                }
-                let lo = try bound("min"), hi = try bound("max")
-                guard lo != nil || hi != nil else { throw SpecError(file: file, key: k, "a constraint needs min, max or both") }
-                let relative = try r.optionalString("relative_to")
-                if let rel = relative, !(spec.merge?.references.contains(rel) ?? false) {
-                    throw SpecError(file: file, key: r.key("relative_to"), "'\(rel)' is not a reference this objective measures (\(spec.merge?.references.joined(separator: ", ") ?? "none: it has no merge table"))")
-                }
-                return ConstraintSpec(metric: try r.requiredString("metric"), min: lo, max: hi, relativeTo: relative)
-            }
-        }
+        spec.constraints = try parseConstraints(t, references: spec.merge?.references ?? [],
+                                                none: "none: it has no merge table")
         o.command = spec
         o.space = mergeSpace
+        o.metrics = try MultiObjective.parseMetrics(t, known: spec.score.metrics.keys.sorted() + [ScoreSpec.scoreKey])
         o.name = try t.optionalString("name") ?? "command" + (spec.merge.map { "-\($0.method.rawValue)" } ?? "")
+    }
+
+    /// `[[objectives.constraints]]` (metric, min/max, relative_to one of `references`): command and
+    /// testbed objectives.
+    static func parseConstraints(_ t: TableReader, references: [String], none: String) throws -> [ConstraintSpec] {
+        let file = t.file
+        guard let c = t.table["constraints"] else { return [] }
+        guard let list = c.array else { throw SpecError(file: file, key: t.key("constraints"), "expected [[objectives.constraints]] tables") }
+        return try list.enumerated().map { i, item in
+            let k = t.key("constraints[\(i)]")
+            guard let ct = item.table else { throw SpecError(file: file, key: k, "expected a table") }
+            let r = TableReader(table: ct, file: file, path: k)
+            try r.allowOnly(["metric", "min", "max", "relative_to"])
+            let lo = try ct["min"].map { v -> Double in
+                guard let x = StudySpec.number(v), x.isFinite else { throw SpecError(file: file, key: r.key("min"), "expected a number") }
+                return x
+            }
+            let hi = try ct["max"].map { v -> Double in
+                guard let x = StudySpec.number(v), x.isFinite else { throw SpecError(file: file, key: r.key("max"), "expected a number") }
+                return x
+            }
+            guard lo != nil || hi != nil else { throw SpecError(file: file, key: k, "a constraint needs min, max or both") }
+            let relative = try r.optionalString("relative_to")
+            if let rel = relative, !references.contains(rel) {
+                throw SpecError(file: file, key: r.key("relative_to"), "'\(rel)' is not a reference this objective measures (\(references.isEmpty ? none : references.joined(separator: ", ")))")
+            }
+            return ConstraintSpec(metric: try r.requiredString("metric"), min: lo, max: hi, relativeTo: relative)
+        }
     }
 
     /// The merge table's checkpoints, method and fixed values (the searched names are checked by the caller).

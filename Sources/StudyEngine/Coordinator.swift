@@ -273,13 +273,7 @@ public final class Coordinator {
                 guard t.origin == .optimizer else { continue }
                 try state.optimizer.adopt(try recordedUnit(t, of: state))
             case .tell(let i):
-                let t = state.trials[i]
-                let value = t.state == .complete ? t.value : nil
-                if t.origin == .warmStart {
-                    try state.optimizer.warmStart(try recordedUnit(t, of: state), value)
-                } else {
-                    try state.optimizer.tell(t.number - 1 - state.warmCount, value)
-                }
+                try tellOptimizer(state, state.trials[i])
                 state.told += 1
             }
         }
@@ -473,7 +467,7 @@ public final class Coordinator {
     /// A command objective's constraints with their bounds resolved against the references'
     /// recorded metrics (measured when the study was created).
     func resolvedConstraints(_ spec: ObjectiveSpec, _ references: [ReferenceRecord]) throws -> [(metric: String, min: Double?, max: Double?, text: String)] {
-        guard let constraints = spec.command?.constraints, !constraints.isEmpty else { return [] }
+        guard let constraints = spec.command?.constraints ?? spec.constraints, !constraints.isEmpty else { return [] }
         var metrics: [String: [String: Double]] = [:]
         for r in references { metrics[r.method] = r.extras.map(parseParams) ?? [:] }
         return try constraints.map { c in
@@ -521,6 +515,13 @@ public final class Coordinator {
         var failure = outcome.failure
         if let v = value, !v.isFinite { value = nil; failure = .nonFinite }
         if value == nil && failure == nil { failure = .noOutput }
+        if value != nil, let metrics = state.spec.metrics {
+            // Multi-objective: the value is the first metric; a missing metric fails the trial.
+            if let v = MultiObjective.vector(metrics, outcome.extras) { value = v[0] } else {
+                value = nil; failure = .noOutput
+                a.detail = MultiObjective.missing(metrics, outcome.extras)
+            }
+        }
         if value != nil, let why = violation(state, outcome.extras) {
             // Measured, but outside the constraints: a failed trial the optimizer learns
             // nothing from; its metrics stay in the trial's extras.
@@ -582,13 +583,7 @@ public final class Coordinator {
         // Committed: now the optimizer hears of it.
         for n in tells {
             state.untold.remove(n)
-            let t = state.trials[n - 1]
-            let v = t.state == .complete ? t.value : nil
-            if t.origin == .warmStart {
-                try state.optimizer.warmStart(try recordedUnit(t, of: state), v)
-            } else {
-                try state.optimizer.tell(n - 1 - state.warmCount, v)
-            }
+            try tellOptimizer(state, state.trials[n - 1])
             state.told += 1
             progress.trialsDone += 1
             reporter?.trialFinished()

@@ -55,6 +55,8 @@ public struct ObjectiveSummary: Codable, Sendable, Equatable {
     public var optimizers: [OptimizerResult]
     public var references: [ReferenceResult]
     public var sumToOne: SumToOneAnalysis?
+    /// Multi-objective objectives: fronts and hypervolumes (absent otherwise).
+    public var multiObjective: MultiObjectiveSummary? = nil
 }
 
 public struct OverallResult: Codable, Sendable, Equatable {
@@ -195,6 +197,7 @@ public struct StudyMetrics {
             let budget = runs.first { $0.objective == o.id! }?.budget ?? 0
             objectiveSummaries.append(ObjectiveSummary(name: o.name, kind: o.kind, fMin: e.min, fMax: e.max, budget: budget,
                                                        optimizers: results, references: refs, sumToOne: analysis))
+            objectiveSummaries[objectiveSummaries.count - 1].multiObjective = multiObjectiveSummary(o)
         }
         let overall = optimizerNames.map { name in
             let rors = rorsByOptimizer[name] ?? []

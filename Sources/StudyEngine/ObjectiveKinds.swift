@@ -104,7 +104,7 @@ enum AnalyticKind: ObjectiveKind {
 /// The shipped testbed family merged in memory per trial (`scenario = "language"`).
 enum TestbedKind: ObjectiveKind {
     static let kind = "testbed"
-    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed"] + MergeSpaces.keys
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "metrics", "constraints"] + MergeSpaces.keys
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
@@ -128,6 +128,9 @@ enum TestbedKind: ObjectiveKind {
         } else if t.table["space"] != nil {
             throw SpecError(file: t.file, key: t.key("method"), "unknown method '\(o.method!)' (known: \(TestbedSupport.methods.map(\.rawValue).joined(separator: ", ")))")
         }
+        o.metrics = try MultiObjective.parseMetrics(t, known: TestbedObjective.recordedMetrics)
+        let constraints = try CommandKind.parseConstraints(t, references: TestbedObjective.referenceNames, none: "")
+        o.constraints = constraints.isEmpty ? nil : constraints
         o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.space.map { "-\($0.kind)" } ?? "")
             + (o.objective == "target" ? "" : "-\(o.objective!)")
     }

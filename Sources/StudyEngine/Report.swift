@@ -120,6 +120,7 @@ public enum StudyReport {
                     out += csvLine(["reference", o.name, name, ref.method, "evaluations_to_beat", n.map(String.init) ?? "never"])
                 }
             }
+            out += multiObjectiveCSV(o)
             if let a = o.sumToOne {
                 out += csvLine(["sum_to_one", o.name, "", "", "line_best", num(a.lineBest)])
                 out += csvLine(["sum_to_one", o.name, "", "", "line_relative_regret_percent", num(a.lineRelativeRegretPercent)])
@@ -168,6 +169,7 @@ public enum StudyReport {
                     }
                 })
             }
+            out += multiObjectiveTable(o)
             if let a = o.sumToOne {
                 out += "sum-to-one (\(a.weights.joined(separator: " + "))): best on the line \(fixed(a.lineBest, 4)) (relative regret \(fixed(a.lineRelativeRegretPercent, 1))%, normalized \(fixed(a.lineNormalizedRegret))); "
                 out += "within ±\(a.band): \(fixed(a.bandBest, 4)) (\(fixed(a.bandRelativeRegretPercent, 1))%, \(fixed(a.bandNormalizedRegret))); global best \(fixed(a.globalBest, 4))\n"

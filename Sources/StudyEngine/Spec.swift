@@ -31,8 +31,10 @@ public struct ReferenceSpec: Codable, Sendable, Equatable {
     public var name: String
     public var params: [String: Double]?
     public var score: Double?
-    public init(name: String, params: [String: Double]?, score: Double?) {
-        self.name = name; self.params = params; self.score = score
+    /// Metrics measured with the score (a live objective's built-in references); nil: none.
+    public var extras: [String: Double]?
+    public init(name: String, params: [String: Double]?, score: Double?, extras: [String: Double]? = nil) {
+        self.name = name; self.params = params; self.score = score; self.extras = extras
     }
 }
 
@@ -87,6 +89,11 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     /// testbed and command: the search space (nil: global, the method's own parameters;
     /// SearchSpaces.swift).
     public var space: MergeSpaceSpec?
+    /// Multi-objective: the maximized metrics (2 or 3, names the objective records in its trials'
+    /// extras); the trial's value is the first. nil: a single objective (docs/studies.md, "Multi-objective studies").
+    public var metrics: [String]?
+    /// testbed: bounds on recorded metrics (a command objective keeps its own in `command`).
+    public var constraints: [ConstraintSpec]?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -100,7 +107,8 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
 extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
         case name, kind, landscape, landscapeChecksum, kernel, surrogate, smoothing, function, bounds, delayMs, references, sumToOne,
-             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command, space
+             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command, space,
+             metrics, constraints
     }
 
     // Specs stored by earlier versions lack the newer keys.
@@ -130,6 +138,8 @@ extension ObjectiveSpec {
         warmStart = try c.decodeIfPresent([String].self, forKey: .warmStart) ?? []
         command = try c.decodeIfPresent(CommandSpec.self, forKey: .command)
         space = try c.decodeIfPresent(MergeSpaceSpec.self, forKey: .space)
+        metrics = try c.decodeIfPresent([String].self, forKey: .metrics)
+        constraints = try c.decodeIfPresent([ConstraintSpec].self, forKey: .constraints)
     }
 }
 

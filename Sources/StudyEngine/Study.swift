@@ -119,6 +119,7 @@ public struct PreparedStudy: Sendable {
                     }
                 }
             }
+            try MultiObjective.validate(o, key: key, optimizers: spec.optimizers, file: file)
             if let w = o.sumToOne {
                 for name in w where !objective.space.names.contains(name) {
                     throw SpecError(file: file, key: "\(key).sum_to_one", "objective '\(o.name)' has no parameter '\(name)'")
@@ -169,7 +170,8 @@ public enum StudyStore {
                 let x = r.params.map { p in names.map { p[$0] ?? .nan } }
                 let params = x.map { jsonObject(names: names, values: $0) }
                 if let score = r.score {
-                    references[i].append(ReferenceRecord(objective: 0, method: r.name, params: params, value: score))
+                    references[i].append(ReferenceRecord(objective: 0, method: r.name, params: params, value: score,
+                                                         extras: MultiObjective.extrasJSON(r.extras)))
                 } else if objective.needsAttemptDirectory {
                     let isPoint = o.references.contains { $0.name == r.name }
                     let context = AttemptContext(
@@ -194,7 +196,8 @@ public enum StudyStore {
                     throw StudyError.referenceFailed(objective: job.spec.name, reference: job.reference.name,
                                                      detail: "\(reason): \(outcome.detail ?? "") (files: \(job.context.directory))")
                 }
-                references[i][slot].value = v
+                references[i][slot].value = try MultiObjective.primaryValue(job.spec, value: v, extras: outcome.extras,
+                                                                            what: "reference '\(job.reference.name)'")
                 if let extras = outcome.extras, !extras.isEmpty {
                     let keys = extras.keys.sorted()
                     references[i][slot].extras = jsonObject(names: keys, values: keys.map { extras[$0]! })

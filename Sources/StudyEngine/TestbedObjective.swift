@@ -81,7 +81,7 @@ enum TestbedSupport {
         do {
             return try TestbedObjective(name: spec.name, directory: URL(fileURLWithPath: directory), scenario: scenario,
                                         method: method, split: split, metric: metric, target: target, space: space,
-                                        mergeSeed: UInt64(spec.mergeSeed ?? 0), mergeSpace: spec.space)
+                                        mergeSeed: UInt64(spec.mergeSeed ?? 0), mergeSpace: spec.space, metrics: spec.metrics)
         } catch let error as SpecError {
             throw error
         } catch {
@@ -117,6 +117,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     /// The fixed part of every trial's merge (DARE's seed); the searched values come from `x`.
     public let recipe: MergeRecipe
     public private(set) var builtInReferences: [ReferenceSpec] = []
+    /// Multi-objective: the metrics (extras names) searched; the score is the first. nil: `target`'s score.
+    public let metrics: [String]?
 
     // An evaluator keeps mutable caches (one per thread), so runner workers borrow one each.
     private let lock = NSLock()
@@ -124,10 +126,11 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
 
     public init(name: String, directory: URL, scenario: Scenario, method: MergeMethod, split: Split = .validation,
                 metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0,
-                mergeSpace: MergeSpaceSpec? = nil) throws {
+                mergeSpace: MergeSpaceSpec? = nil, metrics: [String]? = nil) throws {
         self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
         self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
         self.mergeSpace = mergeSpace
+        self.metrics = metrics
         let takesSeed = MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil
         recipe = MergeRecipe(method: method, parameters: takesSeed ? [RecipeKey.seed: .number(Double(mergeSeed))] : [:])
         builtInReferences = try measureReferences()
@@ -138,18 +141,37 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
         try withEvaluator { e in
             var refs: [ReferenceSpec] = []
             for m in [MergeMethod.frank, .metagpt, .nan] {
-                refs.append(ReferenceSpec(name: m.rawValue, params: nil, score: try e.evaluate(spec: MergeSpec(method: m)).value))
+                refs.append(reference(m.rawValue, params: nil, try e.evaluate(spec: MergeSpec(method: m))))
             }
             // The parents are points of the weight plane; placed there only for two-weight objectives.
             let twoD = space.names == [RecipeKey.vlWeight, RecipeKey.expWeight]
             let vl = RecipeKey.vlWeight, exp = RecipeKey.expWeight
-            refs.append(ReferenceSpec(name: "vlm", params: twoD ? [vl: 1, exp: 0] : nil,
-                                      score: try e.evaluate(decoder: e.family.vlm).value))
-            refs.append(ReferenceSpec(name: "expert", params: twoD ? [vl: 0, exp: 1] : nil,
-                                      score: try e.evaluate(recipe: MergeRecipe(method: .taskArithmetic), searched: [vl: 0, exp: 1]).value))
+            refs.append(reference("vlm", params: twoD ? [vl: 1, exp: 0] : nil, try e.evaluate(decoder: e.family.vlm)))
+            refs.append(reference("expert", params: twoD ? [vl: 0, exp: 1] : nil,
+                                  try e.evaluate(recipe: MergeRecipe(method: .taskArithmetic), searched: [vl: 0, exp: 1])))
             return refs
         }
     }
+
+    /// A measured reference with its metrics (constraints relative to it and the hypervolume's
+    /// reference point read them).
+    func reference(_ name: String, params: [String: Double]?, _ s: TestbedScore) -> ReferenceSpec {
+        ReferenceSpec(name: name, params: params, score: value(s), extras: Self.extras(s))
+    }
+
+    /// The references measured at creation (`measureReferences`), which constraints may be relative to.
+    static let referenceNames = ["frank", "metagpt", "nan", "vlm", "expert"]
+
+    /// The names of the metrics every trial records (the multi-objective `metrics` choose from these).
+    public static let recordedMetrics = ["target", "perception", "skill", "target_exact", "perception_exact", "skill_exact"]
+
+    static func extras(_ s: TestbedScore) -> [String: Double] {
+        ["target": s.target, "perception": s.perception, "skill": s.skill,
+         "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact]
+    }
+
+    /// The trial's value: the first metric of a multi-objective, else the goal's score.
+    func value(_ s: TestbedScore) -> Double { metrics.flatMap { Self.extras(s)[$0[0]] } ?? s.value }
 
     func withEvaluator<T>(_ body: (TestbedEvaluator) throws -> T) throws -> T {
         lock.lock()
@@ -168,13 +190,12 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
         }
     }
 
-    public func evaluate(_ x: [Double]) throws -> Double { try score(x).value }
+    public func evaluate(_ x: [Double]) throws -> Double { value(try score(x)) }
 
     /// Perception and skill (and the target) ride along with every trial, in both metrics.
     public func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?) {
         let s = try score(x)
-        return (s.value, ["target": s.target, "perception": s.perception, "skill": s.skill,
-                          "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact])
+        return (value(s), Self.extras(s))
     }
 
     public func extrema() throws -> (minimum: Double, maximum: Double) {

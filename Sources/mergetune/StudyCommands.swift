@@ -190,6 +190,10 @@ extension StudyCommand {
         var curves: String?
         @Option(name: .long, help: "CSV file for the trials.")
         var trials: String?
+        @Option(name: .long, help: "CSV file for the Pareto fronts of multi-objective objectives (front trials, references, reference point).")
+        var front: String?
+        @Option(name: .long, help: "CSV file for the hypervolume per evaluation (mean and sd over seeds) of multi-objective objectives.")
+        var hypervolume: String?
         @Option(name: .long, help: ArgumentHelp("Write this trial's merge as a mergekit config (-o FILE.yml): RUN:NUMBER (the trials export's run and number columns) or rRUN-tNUMBER.", valueName: "TRIAL"))
         var mergekit: String?
         @Flag(name: .long, help: "With -o: write the best complete trial's merge as a mergekit config.")
@@ -200,8 +204,8 @@ extension StudyCommand {
         var output: String?
 
         func validate() throws {
-            guard curves != nil || trials != nil || mergekit != nil || best else {
-                throw ValidationError("give --curves FILE.csv and/or --trials FILE.csv, or --mergekit TRIAL / --best with -o FILE.yml")
+            guard curves != nil || trials != nil || front != nil || hypervolume != nil || mergekit != nil || best else {
+                throw ValidationError("give --curves FILE.csv, --trials FILE.csv, --front FILE.csv and/or --hypervolume FILE.csv, or --mergekit TRIAL / --best with -o FILE.yml")
             }
             if mergekit != nil && best { throw ValidationError("give --mergekit TRIAL or --best, not both") }
             if (mergekit != nil || best) != (output != nil) { throw ValidationError("--mergekit TRIAL and --best write the YAML file given by -o FILE.yml") }
@@ -224,6 +228,15 @@ extension StudyCommand {
                 let text = StudyReport.trialsCSV(metrics)
                 try text.write(toFile: trials, atomically: true, encoding: .utf8)
                 print("wrote \(trials) (\(metrics.runs.reduce(0) { $0 + metrics.trials(ofRun: $1.id!).count }) rows)")
+            }
+            for (file, text) in [(front, StudyReport.frontCSV), (hypervolume, StudyReport.hypervolumeCSV)] {
+                guard let file else { continue }
+                let csv = text(metrics)
+                guard csv.split(separator: "\n").count > 1 else {
+                    throw ValidationError("study '\(name)' has no multi-objective objective (an objective with `metrics = [...]`)")
+                }
+                try csv.write(toFile: file, atomically: true, encoding: .utf8)
+                print("wrote \(file) (\(csv.split(separator: "\n").count - 1) rows)")
             }
         }
     }
