@@ -86,9 +86,11 @@ public final class CommandObjective: Objective, @unchecked Sendable {
     public let command: CommandSpec
     public var builtInReferences: [ReferenceSpec] { [] }
     public var needsAttemptDirectory: Bool { true }
+    /// The full fidelity's value: `{fidelity}` of the references measured at creation.
+    public let fullFidelity: Int?
 
-    init(name: String, space: SearchSpace, command: CommandSpec) {
-        self.name = name; self.space = space; self.command = command
+    init(name: String, space: SearchSpace, command: CommandSpec, fullFidelity: Int? = nil) {
+        self.name = name; self.space = space; self.command = command; self.fullFidelity = fullFidelity
     }
 
     /// The closed forms and parents of the merge table; the parents are placed in the weight
@@ -180,6 +182,7 @@ public final class CommandObjective: Objective, @unchecked Sendable {
             "mergetune": Coordinator.currentExecutable(),
         ]
         for (k, v) in params { values[k] = "\(v)" }
+        if let f = context.fidelity ?? fullFidelity { values["fidelity"] = "\(f)" }
         let argv: [String]
         var environment: [String: String] = [:]
         var score = command.score
@@ -262,7 +265,7 @@ enum TrialCheckpoint {
 /// `kind = "command"`: keys and checks (docs/studies.md, "Command objectives").
 enum CommandKind: ObjectiveKind {
     static let kind = "command"
-    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints"]
+    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints", "fidelities"]
     static let mergeKeys = ["base", "vlm", "expert", "method", "fixed", "checkpoints", "keep_best", "dtype", "references"]
     static let scoreSources = ["stdout", "stdout_strict", "json", "lm-eval", "lmms-eval"]
 
@@ -283,7 +286,9 @@ enum CommandKind: ObjectiveKind {
         guard !boundNames.isEmpty else {
             throw SpecError(file: file, key: t.key("bounds"), "a command objective names its searched parameters and their bounds, e.g. bounds = { vl_weight = [0, 2], exp_weight = [0, 2] }")
         }
-        let known = CommandObjective.placeholders.union(boundNames)
+        // {fidelity} (the fidelity's value) exists only for an objective with fidelities.
+        try FidelitySupport.parse(t, into: &o)
+        let known = CommandObjective.placeholders.union(boundNames).union(o.fidelities == nil ? [] : ["fidelity"])
         do { try Placeholders.check(argv, known: known) } catch {
             throw SpecError(file: file, key: t.key("command"), "\(error)")
         }
@@ -298,6 +303,9 @@ enum CommandKind: ObjectiveKind {
                 do { try Placeholders.check([v], known: known) } catch { throw SpecError(file: file, key: t.key("env.\(k)"), "\(error)") }
                 environment[k] = v
             }
+        }
+        if o.fidelities != nil, !Placeholders.names(in: argv + Array(environment.values)).contains("fidelity") {
+            throw SpecError(file: file, key: t.key("fidelities"), "the evaluator must get the fidelity: use {fidelity} in command or env (e.g. \"--limit\", \"{fidelity}\")")
         }
         func seconds(_ k: String) throws -> Double? {
             guard let v = t.table[k] else { return nil }
@@ -490,6 +498,6 @@ enum CommandKind: ObjectiveKind {
                 return Parameter(name: n, lower: b.lower, upper: b.upper)
             })
         } catch { throw SpecError(file: file, key: "\(key).bounds", "\(error)") }
-        return CommandObjective(name: spec.name, space: space, command: command)
+        return CommandObjective(name: spec.name, space: space, command: command, fullFidelity: spec.fidelities?.last?.value)
     }
 }

@@ -103,7 +103,7 @@ enum AnalyticKind: ObjectiveKind {
 /// The shipped testbed family merged in memory per trial (`scenario = "language"`).
 enum TestbedKind: ObjectiveKind {
     static let kind = "testbed"
-    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed"]
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "fidelities"]
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
@@ -121,6 +121,7 @@ enum TestbedKind: ObjectiveKind {
             throw SpecError(file: t.file, key: t.key("sum_to_one"), "not for a live testbed objective (the analysis is a dense grid of ~4,700 evaluations); analyse the measured landscape's surrogate instead")
         }
         o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.objective == "target" ? "" : "-\(o.objective!)")
+        try FidelitySupport.parse(t, into: &o)
     }
 
     static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {

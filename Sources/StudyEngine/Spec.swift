@@ -84,6 +84,9 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     public var warmStart: [String] = []
     /// command: the evaluator, its score, and the merge each trial writes first.
     public var command: CommandSpec?
+    /// testbed, command: the fidelities a trial may be evaluated at, ascending (the last is
+    /// full fidelity); nil: none (every trial at full fidelity, stored as absent). Fidelities.swift.
+    public var fidelities: [FidelitySpec]?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -97,7 +100,7 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
 extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
         case name, kind, landscape, landscapeChecksum, kernel, surrogate, smoothing, function, bounds, delayMs, references, sumToOne,
-             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command
+             sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command, fidelities
     }
 
     // Specs stored by earlier versions lack the newer keys.
@@ -126,6 +129,7 @@ extension ObjectiveSpec {
         mergeSeed = try c.decodeIfPresent(Int.self, forKey: .mergeSeed)
         warmStart = try c.decodeIfPresent([String].self, forKey: .warmStart) ?? []
         command = try c.decodeIfPresent(CommandSpec.self, forKey: .command)
+        fidelities = try c.decodeIfPresent([FidelitySpec].self, forKey: .fidelities)
     }
 }
 
@@ -304,8 +308,8 @@ extension StudySpec {
             guard let table = item.table else { throw SpecError(file: file, key: key, "expected a table") }
             let t = TableReader(table: table, file: file, path: key)
             let kind = try t.requiredString("kind")
-            guard OptimizerFactory.kinds.contains(kind) else {
-                throw SpecError(file: file, key: "\(key).kind", "unknown optimizer '\(kind)' (known: \(OptimizerFactory.kinds.joined(separator: ", ")))")
+            guard OptimizerFactory.allKinds.contains(kind) else {
+                throw SpecError(file: file, key: "\(key).kind", "unknown optimizer '\(kind)' (known: \(OptimizerFactory.allKinds.joined(separator: ", ")))")
             }
             let optName = try t.optionalString("name") ?? kind
             guard !optimizers.contains(where: { $0.name == optName }) else {
