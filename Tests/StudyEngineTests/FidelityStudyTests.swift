@@ -45,7 +45,7 @@ struct FidelityStudyTests {
         #expect(typo.0 == "objectives[0].fidelities[0].costs")
         let tooMany = try #require(try key(testbedSpec("fidelities = [{ value = 25 }, { value = 150 }]")))
         #expect(tooMany.0 == "objectives[0].fidelities[1].value" && tooMany.1.contains("100"), "\(tooMany)")
-        let noFidelities = try #require(try key(testbedSpec("")))
+        let noFidelities = try #require(try key(commandSpec(command: pythonEvaluator("print(1)"), optimizer: "asha")))
         #expect(noFidelities.0 == "optimizers[0].fidelities" && noFidelities.1.contains("needs an objective with fidelities"), "\(noFidelities)")
         // A command objective with fidelities must hand {fidelity} to its evaluator, and only then has one.
         let unused = try #require(try key(commandSpec(command: pythonEvaluator("print(1)"), extra: "fidelities = [{ value = 10 }, { value = 30 }]")))
