@@ -53,7 +53,7 @@ public final class Ledger: Sendable {
     public let staleAfter: TimeInterval
 
     /// The version of mergetune that writes ledgers (recorded in `meta`).
-    public static let writerVersion = "0.3.0"
+    public static let writerVersion = "0.4.0"
 
     /// Opens the ledger at `path`. Writable: creates it if needed and migrates it to the current
     /// schema. Read-only: never creates, migrates or writes (a ledger from an older version is
@@ -234,6 +234,15 @@ public final class Ledger: Sendable {
         // constraints relative to a reference read them), a JSON object or NULL.
         migrator.registerMigration("v4: references.extras") { db in
             try db.alter(table: "references") { t in t.add(column: "extras", .text) }
+        }
+        // v5: multi-fidelity studies. A trial records the fidelity it was evaluated at (an index
+        // into its objective's fidelities) and its cost; NULL is full fidelity, which every
+        // earlier trial was, so existing rows stay as they are.
+        migrator.registerMigration("v5: trials.fidelity, trials.cost") { db in
+            try db.alter(table: "trials") { t in
+                t.add(column: "fidelity", .integer)
+                t.add(column: "cost", .double)
+            }
         }
         return migrator
     }
@@ -488,7 +497,7 @@ public struct LedgerWriter {
     // the 540-run study about a quarter of its CPU time; these write the same columns with
     // cached statements (LedgerTests checks the rows equal the records' own encoding).
     static let trialColumns = ["run", "number", "params", "unit", "value", "state", "error", "started", "finished",
-                               "seconds", "extras", "origin", "attempts", "ask_seq", "tell_seq"]
+                               "seconds", "extras", "origin", "attempts", "ask_seq", "tell_seq", "fidelity", "cost"]
     static let attemptColumns = ["trial", "number", "state", "reason", "detail", "executor", "job_id", "host", "slot",
                                  "exit_code", "signal", "directory", "started", "finished", "seconds"]
     static let insertTrialSQL = insertSQL("trials", trialColumns)
@@ -505,7 +514,7 @@ public struct LedgerWriter {
 
     static func values(_ t: TrialRecord) -> [(any DatabaseValueConvertible)?] {
         [t.run, t.number, t.params, t.unit, t.value, t.state.rawValue, t.error, t.started, t.finished,
-         t.seconds, t.extras, t.origin.rawValue, t.attempts, t.askSeq, t.tellSeq]
+         t.seconds, t.extras, t.origin.rawValue, t.attempts, t.askSeq, t.tellSeq, t.fidelity, t.cost]
     }
     static func values(_ a: AttemptRecord) -> [(any DatabaseValueConvertible)?] {
         [a.trial, a.number, a.state.rawValue, a.reason, a.detail, a.executor, a.jobID, a.host, a.slot,

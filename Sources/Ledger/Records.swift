@@ -156,23 +156,30 @@ public struct TrialRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var origin: TrialOrigin = .optimizer
     /// Attempts started so far (rows in `attempts`).
     public var attempts: Int = 0
+    /// The fidelity it was evaluated at, an index into its objective's fidelities (v5); nil:
+    /// full fidelity (objectives without fidelities, and every trial of an older ledger).
+    public var fidelity: Int? = nil
+    /// The cost of its evaluation in the objective's cost units (v5); nil: an objective without
+    /// fidelities (one evaluation, cost 1).
+    public var cost: Double? = nil
 
     enum CodingKeys: String, CodingKey {
-        case id, run, number, params, unit, value, state, error, started, finished, seconds, extras, origin, attempts
+        case id, run, number, params, unit, value, state, error, started, finished, seconds, extras, origin, attempts, fidelity, cost
         case askSeq = "ask_seq", tellSeq = "tell_seq"
     }
 
     public init(id: Int64? = nil, run: Int64, number: Int, params: String, unit: String, value: Double? = nil,
                 state: TrialState, error: String? = nil, started: Date, finished: Date? = nil, seconds: Double? = nil,
                 extras: String? = nil, askSeq: Int? = nil, tellSeq: Int? = nil, origin: TrialOrigin = .optimizer,
-                attempts: Int = 0) {
+                attempts: Int = 0, fidelity: Int? = nil, cost: Double? = nil) {
         self.id = id; self.run = run; self.number = number; self.params = params; self.unit = unit
         self.value = value; self.state = state; self.error = error; self.started = started
         self.finished = finished; self.seconds = seconds; self.extras = extras
         self.askSeq = askSeq; self.tellSeq = tellSeq; self.origin = origin; self.attempts = attempts
+        self.fidelity = fidelity; self.cost = cost
     }
 
-    // Columns added by v2/v3 decode as their defaults from a ledger a read-only command did not
+    // Columns added by v2/v3/v5 decode as their defaults from a ledger a read-only command did not
     // migrate: a v1/v2 trial was asked and told in number order, with one attempt.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -193,6 +200,8 @@ public struct TrialRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         tellSeq = try c.decodeIfPresent(Int.self, forKey: .tellSeq) ?? (legacy && state.isFinal ? 2 * (number - 1) + 1 : nil)
         origin = try c.decodeIfPresent(TrialOrigin.self, forKey: .origin) ?? .optimizer
         attempts = try c.decodeIfPresent(Int.self, forKey: .attempts) ?? 1
+        fidelity = try c.decodeIfPresent(Int.self, forKey: .fidelity)
+        cost = try c.decodeIfPresent(Double.self, forKey: .cost)
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

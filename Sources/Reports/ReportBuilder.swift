@@ -106,7 +106,9 @@ public enum StudyReportBuilder {
     }
 
     static func regretChart(_ data: StudyReportData, _ o: ObjectiveReport, _ s: ObjectiveSummary, id: String, log: Bool) -> XYChart {
-        var c = XYChart(id: id, title: "\(o.name): regret over evaluations", xLabel: "evaluations n", yLabel: log ? "regret r(n) (log)" : "regret r(n)")
+        let byCost = o.byCost == true
+        var c = XYChart(id: id, title: "\(o.name): regret over " + (byCost ? "cost" : "evaluations"),
+                        xLabel: byCost ? "cost (full-fidelity evaluations)" : "evaluations n", yLabel: log ? "regret r(n) (log)" : "regret r(n)")
         c.width = 720; c.height = 360
         c.legendAtBottom = true
         c.yLog = log
@@ -129,7 +131,8 @@ public enum StudyReportBuilder {
                                        title: "\(r.method): score \(shortNumber(r.value)), regret \(shortNumber(r.regret))",
                                        attributes: [("data-regret", dataNumber(r.regret)), ("data-score", dataNumber(r.value))]))
         }
-        if let frank = markedReference(s) {
+        // Evaluations to beat a reference are counted in trials, not cost: no mark on a cost axis.
+        if !byCost, let frank = markedReference(s) {
             for curve in o.curves {
                 guard let entry = frank.evaluationsToBeat[curve.optimizer], let n = entry, let k = curve.n.firstIndex(of: n) else { continue }
                 c.layers.append(.marks(name: "beat-\(curve.optimizer)",

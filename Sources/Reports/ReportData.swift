@@ -101,6 +101,9 @@ public struct ObjectiveReport: Codable, Sendable, Equatable {
     /// Finished trials per optimizer in the ledger, and how many of them `trials` holds.
     public var trialsTotal: [String: Int]
     public var trialsShown: [String: Int]
+    /// Set when the objective has fidelities: the curves' `n` is then the cost spent, in
+    /// full-fidelity evaluations (regret at each whole cost), not the trial count.
+    public var byCost: Bool? = nil
     public var landscape: LandscapeData?
     public var closedForms: ClosedForms?
     public var notes: [String]
@@ -221,9 +224,25 @@ extension StudyReportBuilder {
         }
         if names.isEmpty, let b = definition?.bounds { names = b.map(\.name) }
 
-        // Regret curves: at each n, the runs that reached n.
+        // Regret curves: at each n, the runs that reached n. With fidelities, at each whole cost
+        // c (in full evaluations): each run's regret after the trials that cost at most c.
         var curves: [OptimizerCurve] = []
-        for opt in optimizers {
+        let byCost = definition?.fidelities != nil
+        for opt in optimizers where byCost {
+            let cs = curvesHere.filter { $0.optimizer == opt && !$0.points.isEmpty }
+            var ns: [Int] = [], med: [Double] = [], lo: [Double] = [], hi: [Double] = [], count: [Int] = []
+            let most = Int((cs.compactMap { $0.points.last?.cost }.max() ?? 0).rounded(.down))
+            for c in stride(from: 1, through: most, by: 1) {
+                let v = cs.compactMap { curve -> Double? in
+                    guard (curve.points.last?.cost ?? 0) >= Double(c) else { return nil }
+                    return curve.points.last { $0.cost <= Double(c) + 1e-9 }?.regret ?? 1
+                }.sorted()
+                guard !v.isEmpty else { continue }
+                ns.append(c); med.append(quantile(v, 0.5)); lo.append(quantile(v, 0.25)); hi.append(quantile(v, 0.75)); count.append(v.count)
+            }
+            curves.append(OptimizerCurve(optimizer: opt, runs: cs.count, n: ns, median: med, q1: lo, q3: hi, count: count))
+        }
+        for opt in optimizers where !byCost {
             let cs = curvesHere.filter { $0.optimizer == opt && !$0.points.isEmpty }
             var ns: [Int] = [], med: [Double] = [], lo: [Double] = [], hi: [Double] = [], count: [Int] = []
             let longest = cs.map(\.points.count).max() ?? 0
@@ -259,9 +278,11 @@ extension StudyReportBuilder {
 
         let landscape = definition.flatMap { landscapeData($0, names: names, options: options, notes: &notes) }
         let closed = definition.flatMap { closedForms($0, options: options, notes: &notes) }
-        return ObjectiveReport(name: record.name, kind: record.kind, parameterNames: names, budget: s.budget, seeds: seeds,
-                               curves: curves, references: refs, trials: trials, trialsTotal: total, trialsShown: shown,
-                               landscape: landscape, closedForms: closed, notes: notes)
+        var report = ObjectiveReport(name: record.name, kind: record.kind, parameterNames: names, budget: s.budget, seeds: seeds,
+                                     curves: curves, references: refs, trials: trials, trialsTotal: total, trialsShown: shown,
+                                     landscape: landscape, closedForms: closed, notes: notes)
+        if byCost { report.byCost = true }
+        return report
     }
 
     /// The objective evaluated on a grid over its first two parameters (one panel per level of a

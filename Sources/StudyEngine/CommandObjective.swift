@@ -88,9 +88,11 @@ public final class CommandObjective: Objective, @unchecked Sendable {
     public var needsAttemptDirectory: Bool { true }
     /// The search space of the merge (nil: global): how a point becomes the trial's recipe.
     public let mergeSpace: MergeSpaceSpec?
+    /// The full fidelity's value: `{fidelity}` of the references measured at creation.
+    public let fullFidelity: Int?
 
-    init(name: String, space: SearchSpace, command: CommandSpec, mergeSpace: MergeSpaceSpec? = nil) {
-        self.name = name; self.space = space; self.command = command; self.mergeSpace = mergeSpace
+    init(name: String, space: SearchSpace, command: CommandSpec, mergeSpace: MergeSpaceSpec? = nil, fullFidelity: Int? = nil) {
+        self.name = name; self.space = space; self.command = command; self.mergeSpace = mergeSpace; self.fullFidelity = fullFidelity
     }
 
     /// The recipe of the trial at `x` (the space's mapping over the merge table's recipe).
@@ -187,6 +189,7 @@ public final class CommandObjective: Objective, @unchecked Sendable {
             "mergetune": Coordinator.currentExecutable(),
         ]
         for (k, v) in params { values[k] = "\(v)" }
+        if let f = context.fidelity ?? fullFidelity { values["fidelity"] = "\(f)" }
         let argv: [String]
         var environment: [String: String] = [:]
         var score = command.score
@@ -269,7 +272,7 @@ enum TrialCheckpoint {
 /// `kind = "command"`: keys and checks (docs/studies.md, "Command objectives").
 enum CommandKind: ObjectiveKind {
     static let kind = "command"
-    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints", "metrics"] + MergeSpaces.keys
+    static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints", "metrics", "fidelities"] + MergeSpaces.keys
     static let mergeKeys = ["base", "vlm", "expert", "method", "fixed", "checkpoints", "keep_best", "dtype", "references"]
     static let scoreSources = ["stdout", "stdout_strict", "json", "lm-eval", "lmms-eval"]
 
@@ -302,7 +305,9 @@ enum CommandKind: ObjectiveKind {
         guard !boundNames.isEmpty || mergeSpace != nil else {
             throw SpecError(file: file, key: t.key("bounds"), "a command objective names its searched parameters and their bounds, e.g. bounds = { vl_weight = [0, 2], exp_weight = [0, 2] }")
         }
-        let known = CommandObjective.placeholders.union(mergeSpace == nil ? boundNames : spaceNames)
+        // {fidelity} (the fidelity's value) exists only for an objective with fidelities.
+        try FidelitySupport.parse(t, into: &o)
+        let known = CommandObjective.placeholders.union(mergeSpace == nil ? boundNames : spaceNames).union(o.fidelities == nil ? [] : ["fidelity"])
         do { try Placeholders.check(argv, known: known) } catch {
             throw SpecError(file: file, key: t.key("command"), "\(error)")
         }
@@ -317,6 +322,9 @@ enum CommandKind: ObjectiveKind {
                 do { try Placeholders.check([v], known: known) } catch { throw SpecError(file: file, key: t.key("env.\(k)"), "\(error)") }
                 environment[k] = v
             }
+        }
+        if o.fidelities != nil, !Placeholders.names(in: argv + Array(environment.values)).contains("fidelity") {
+            throw SpecError(file: file, key: t.key("fidelities"), "the evaluator must get the fidelity: use {fidelity} in command or env (e.g. \"--limit\", \"{fidelity}\")")
         }
         func seconds(_ k: String) throws -> Double? {
             guard let v = t.table[k] else { return nil }
@@ -522,7 +530,7 @@ enum CommandKind: ObjectiveKind {
         if let s = spec.space {
             guard let merge = command.merge else { throw SpecError(file: file, key: "\(key).merge", "a search space needs a merge table") }
             let space = try MergeSpaces.box(s, method: merge.method, fixed: merge.fixed, bounds: spec.bounds, file: file, key: key)
-            return CommandObjective(name: spec.name, space: space, command: command, mergeSpace: s)
+            return CommandObjective(name: spec.name, space: space, command: command, mergeSpace: s, fullFidelity: spec.fidelities?.last?.value)
         }
         guard let bounds = spec.bounds, !bounds.isEmpty else { throw SpecError(file: file, key: "\(key).bounds", "missing") }
         // A fixed order: the method's own parameter order with a merge table, else by name.
@@ -540,6 +548,6 @@ enum CommandKind: ObjectiveKind {
                 return Parameter(name: n, lower: b.lower, upper: b.upper)
             })
         } catch { throw SpecError(file: file, key: "\(key).bounds", "\(error)") }
-        return CommandObjective(name: spec.name, space: space, command: command)
+        return CommandObjective(name: spec.name, space: space, command: command, fullFidelity: spec.fidelities?.last?.value)
     }
 }

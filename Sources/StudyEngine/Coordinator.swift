@@ -192,7 +192,8 @@ public final class Coordinator {
                 throw StudyError.badRecord("run \(record.id!) names optimizer '\(record.optimizer)', which the spec lacks")
             }
             let optimizer = try OptimizerFactory.make(opt.config, dimension: objective.space.dimension, budget: record.budget,
-                                                   seed: record.optimizerSeedValue)
+                                                   seed: record.optimizerSeedValue,
+                                                   fidelityCount: prepared.spec.objectives.first { $0.name == objective.name }?.fidelities?.count)
             let state = RunState(record: record, objective: objective, optimizer: optimizer)
             if record.status == "pending" {
                 state.record.batch = execution.batch ?? defaultBatch
@@ -271,14 +272,14 @@ public final class Coordinator {
             case .ask(let i):
                 let t = state.trials[i]
                 guard t.origin == .optimizer else { continue }
-                try state.optimizer.adopt(try recordedUnit(t, of: state))
+                try adoptRecorded(state, try recordedUnit(t, of: state), fidelity: t.fidelity)
             case .tell(let i):
                 try tellOptimizer(state, state.trials[i])
                 state.told += 1
             }
         }
         result.trialsReplayed += state.told
-        if state.told == state.record.budget { state.done = true }
+        if budgetSpent(state, told: state.told) { state.done = true }
     }
 
     /// A trial's recorded point in the unit box.
@@ -301,12 +302,16 @@ public final class Coordinator {
 
     /// Records a new trial (WAITING) of a run: the ask event.
     @discardableResult
-    func appendTrial(_ state: RunState, unit: [Double], origin: TrialOrigin, writer w: LedgerWriter) throws -> Int {
+    func appendTrial(_ state: RunState, unit: [Double], fidelity: Int? = nil, origin: TrialOrigin, writer w: LedgerWriter) throws -> Int {
         let space = state.objective.space
         let x = space.fromUnit(unit)
         let number = state.trials.count + 1
         var trial = TrialRecord(run: state.record.id!, number: number, params: jsonObject(names: space.names, values: x),
                                 unit: jsonArray(unit), state: .waiting, started: Date(), askSeq: state.nextSeq, origin: origin)
+        if state.budgetsCost {
+            trial.fidelity = fidelity ?? state.spec.fidelities!.count - 1
+            trial.cost = state.spec.cost(fidelity: trial.fidelity)
+        }
         state.nextSeq += 1
         try w.insert(&trial)
         state.trials.append(trial)
@@ -324,8 +329,8 @@ public final class Coordinator {
 
     /// Whether the run may ask its optimizer for another trial now, with `planned` asks of this
     /// scheduling round not yet recorded.
-    func canAsk(_ state: RunState, planned: Int = 0) -> Bool {
-        !state.done && stop.requested == nil && state.trials.count + planned < state.record.budget
+    func canAsk(_ state: RunState, planned: Int = 0, plannedCost: Double = 0) -> Bool {
+        !state.done && stop.requested == nil && underBudget(state, planned: planned, plannedCost: plannedCost)
             && state.pending + planned < state.record.batch && state.told >= state.warmCount && state.trials.count >= state.warmCount
     }
 
@@ -368,10 +373,11 @@ public final class Coordinator {
         var submissions: [(RunState, Int, Int, Int)] = []  // run, trial number, slot, run index
         var free = (0..<slots).filter { !busySlots.contains($0) }
         guard !free.isEmpty, !runs.isEmpty else { return }
-        var asks: [[Double]] = []
+        var asks: [(unit: [Double], fidelity: Int?)] = []
         var looked = 0
         var index = roundRobin % runs.count
         var plannedPending: [Int: Int] = [:]
+        var plannedCost: [Int: Double] = [:]
         while !free.isEmpty && looked < runs.count {
             let state = runs[index]
             var took = false
@@ -381,9 +387,11 @@ public final class Coordinator {
                 took = true
             } else if !execution.deterministic {
                 let planned = plannedPending[index, default: 0]
-                if canAsk(state, planned: planned) {
-                    asks.append(try state.optimizer.ask())
+                if canAsk(state, planned: planned, plannedCost: plannedCost[index, default: 0]) {
+                    let ask = try askPoint(state)
+                    asks.append(ask)
                     plannedPending[index] = planned + 1
+                    if state.budgetsCost { plannedCost[index, default: 0] += state.spec.cost(fidelity: ask.fidelity) }
                     submissions.append((state, -1, free.removeFirst(), index))
                     took = true
                 }
@@ -400,7 +408,8 @@ public final class Coordinator {
             for (state, n, slot, index) in submissions {
                 var number = n
                 if number < 0 {
-                    number = try appendTrial(state, unit: askIterator.next()!, origin: .optimizer, writer: w)
+                    let ask = askIterator.next()!
+                    number = try appendTrial(state, unit: ask.unit, fidelity: ask.fidelity, origin: .optimizer, writer: w)
                     state.waiting.removeAll { $0 == number }
                 }
                 var trial = state.trials[number - 1]
@@ -448,19 +457,24 @@ public final class Coordinator {
         let name = label(state, number, attempt.number)
         let checkpoint = state.spec.command?.merge == nil ? nil
             : TrialPaths.trialCheckpoint(state.spec, study: study.name, trialRoot: trialRoot, run: state.record.id!, trial: number)
+        // The fidelity's value the evaluator gets (nil: an objective without fidelities).
+        let fidelity = trial.fidelity.flatMap { f in state.spec.fidelities.map { $0[f].value } }
         if executor.kind == "inprocess" {
             guard objective.needsAttemptDirectory, let directory = attempt.directory else {
-                return AttemptSpec(label: name, directory: "", inProcess: { TrialWorker.evaluate(objective, x) })
+                guard let fidelity else { return AttemptSpec(label: name, directory: "", inProcess: { TrialWorker.evaluate(objective, x) }) }
+                let context = AttemptContext(study: study.name, run: state.record.id!, trial: number, attempt: attempt.number,
+                                             seed: state.record.seed, directory: "", fidelity: fidelity)
+                return AttemptSpec(label: name, directory: "", inProcess: { objective.evaluateAttempt(x, context: context) })
             }
             let context = AttemptContext(study: study.name, run: state.record.id!, trial: number, attempt: attempt.number,
-                                         seed: state.record.seed, directory: directory, checkpoint: checkpoint)
+                                         seed: state.record.seed, directory: directory, checkpoint: checkpoint, fidelity: fidelity)
             return AttemptSpec(label: name, directory: directory, inProcess: { objective.evaluateAttempt(x, context: context) })
         }
         let dir = URL(fileURLWithPath: attempt.directory!)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return try TrialWorker.processAttempt(TrialFile(objective: state.spec, params: x, study: study.name, run: state.record.id!,
                                                         trial: number, attempt: attempt.number, seed: state.record.seed,
-                                                        checkpoint: checkpoint),
+                                                        checkpoint: checkpoint, fidelity: fidelity),
                                               label: name, directory: dir, workerBinary: workerBinary, timeout: execution.timeout)
     }
 
@@ -572,7 +586,7 @@ public final class Coordinator {
         }
         let tellSeqs = tells.map { n -> (Int, Int) in defer { state.nextSeq += 1 }; return (n, state.nextSeq) }
         for (n, seq) in tellSeqs { state.trials[n - 1].tellSeq = seq }
-        let runDone = state.told + tells.count == state.record.budget
+        let runDone = budgetSpent(state, told: state.told + tells.count)
         try ledger.write(study: study.id!, owner: owner) { w in
             try w.update(a)
             for (n, _) in tellSeqs where n != number { try w.update(state.trials[n - 1]) }
@@ -602,7 +616,8 @@ public final class Coordinator {
     /// its runs) stay; those of every other finished trial are deleted. Trials still running or
     /// waiting keep theirs (a retry reuses it). The best k of each objective are kept here,
     /// read from the ledger once (the first prune after a start or resume, which also deletes
-    /// what a crash left behind), then updated with each finished trial.
+    /// what a crash left behind), then updated with each finished trial. Only full-fidelity trials
+    /// count as best (a cheap score is not comparable).
     func pruneCheckpoints(_ state: RunState, finished trial: TrialRecord, keep k: Int) throws {
         let objective = state.record.objective
         // Best first: higher value, then the earlier trial.
@@ -614,13 +629,14 @@ public final class Coordinator {
         guard var best = bestCheckpoints[objective] else {
             let runIDs = Set(try ledger.runs(study: study.id!).filter { $0.objective == objective }.map { $0.id! })
             let finished = try ledger.trials(study: study.id!).filter { runIDs.contains($0.run) && $0.state.isFinal }
-            let best = Array(finished.filter { $0.state == .complete && $0.value != nil }.sorted(by: better).prefix(k))
+            let best = Array(finished.filter { $0.state == .complete && $0.value != nil && state.spec.isFullFidelity($0.fidelity) }
+                .sorted(by: better).prefix(k))
             let keep = Set(best.map { $0.id! })
             for t in finished where !keep.contains(t.id!) { delete(t) }
             bestCheckpoints[objective] = best
             return
         }
-        guard trial.state == .complete, trial.value != nil else { return delete(trial) }
+        guard trial.state == .complete, trial.value != nil, state.spec.isFullFidelity(trial.fidelity) else { return delete(trial) }
         best.insert(trial, at: best.firstIndex { better(trial, $0) } ?? best.endIndex)
         if best.count > k { delete(best.removeLast()) }
         bestCheckpoints[objective] = best
@@ -658,8 +674,8 @@ public final class Coordinator {
     /// slot is free, so the ask/tell sequence depends on the spec alone.
     func askDeterministic(_ state: RunState) throws {
         while canAsk(state) {
-            let unit = try state.optimizer.ask()
-            try ledger.write(study: study.id!, owner: owner) { w in try appendTrial(state, unit: unit, origin: .optimizer, writer: w) }
+            let ask = try askPoint(state)
+            try ledger.write(study: study.id!, owner: owner) { w in try appendTrial(state, unit: ask.unit, fidelity: ask.fidelity, origin: .optimizer, writer: w) }
         }
     }
 

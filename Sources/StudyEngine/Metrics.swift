@@ -9,9 +9,15 @@ public struct CurvePoint: Codable, Sendable, Equatable {
     public var n: Int
     public var state: String
     public var value: Double?
-    /// Best score among the first n trials (nil while all failed).
+    /// Best score among the first n trials (nil while all failed); with fidelities, among the
+    /// full-fidelity ones only (a cheaper score is not comparable).
     public var best: Double?
     public var regret: Double
+    /// The trial's fidelity index (nil: full fidelity of an objective without fidelities).
+    public var fidelity: Int? = nil
+    /// Cost of the first n trials in full-fidelity evaluations (n for an objective without
+    /// fidelities): the x axis of regret curves by cost.
+    public var cost: Double = 0
 }
 
 /// A run's trials turned into its regret curve.
@@ -57,6 +63,9 @@ public struct ObjectiveSummary: Codable, Sendable, Equatable {
     public var sumToOne: SumToOneAnalysis?
     /// Multi-objective objectives: fronts and hypervolumes (absent otherwise).
     public var multiObjective: MultiObjectiveSummary? = nil
+    /// The objective's fidelities (nil: none): its budget is then in full-fidelity evaluations
+    /// of cost, and its regret is at full fidelity.
+    public var fidelities: [FidelitySpec]? = nil
 }
 
 public struct OverallResult: Codable, Sendable, Equatable {
@@ -118,8 +127,11 @@ public struct StudyMetrics {
         var extremes: [Int64: (min: Double, max: Double)] = [:]
         let objectiveOfRun = Dictionary(uniqueKeysWithValues: runs.map { ($0.id!, $0.objective) })
         for o in objectives { extremes[o.id!] = (o.fMin, o.fMax) }
+        let objectiveSpecs = Dictionary(objectives.map { o in (o.id!, spec.objectives.first { $0.name == o.name }) }, uniquingKeysWith: { a, _ in a })
         for t in trials {
             guard let v = t.value, let oid = objectiveOfRun[t.run], let e = extremes[oid] else { continue }
+            // Only full-fidelity scores bound the regret (fidelities: Fidelities.swift).
+            guard objectiveSpecs[oid]??.isFullFidelity(t.fidelity) ?? true else { continue }
             extremes[oid] = (min(e.min, v), max(e.max, v))
         }
         // A reference (a closed form scored live, a measured score) may beat the surrogate's
@@ -139,13 +151,19 @@ public struct StudyMetrics {
             let range = e.max - e.min
             var best: Double?
             var points: [CurvePoint] = []
+            let o = objectiveSpecs[run.objective] ?? nil
+            var cost = 0.0
             for t in trialsByRun[run.id!] ?? [] where t.state.isFinal {
-                if let v = t.value { best = max(best ?? v, v) }
+                cost += o?.relativeCost(fidelity: t.fidelity) ?? 1
+                if let v = t.value, o?.isFullFidelity(t.fidelity) ?? true { best = max(best ?? v, v) }
                 let regret = best.map { range > 0 ? (e.max - $0) / range : 0 } ?? 1
-                points.append(CurvePoint(n: t.number, state: t.state.rawValue, value: t.value, best: best, regret: regret))
+                points.append(CurvePoint(n: t.number, state: t.state.rawValue, value: t.value, best: best, regret: regret,
+                                         fidelity: t.fidelity, cost: cost))
             }
+            // A run budgeted in cost has as many trials as its fidelities made room for.
+            let allTrials = o?.fidelities != nil || points.count == run.budget
             return RunCurve(objective: names[run.objective] ?? "?", optimizer: run.optimizer, seed: run.seed,
-                            budget: run.budget, complete: run.status == "done" && points.count == run.budget, points: points)
+                            budget: run.budget, complete: run.status == "done" && allTrials, points: points)
         }
     }
 
@@ -196,7 +214,8 @@ public struct StudyMetrics {
             if let text = o.analysis { analysis = try? JSONDecoder().decode(SumToOneAnalysis.self, from: Data(text.utf8)) }
             let budget = runs.first { $0.objective == o.id! }?.budget ?? 0
             objectiveSummaries.append(ObjectiveSummary(name: o.name, kind: o.kind, fMin: e.min, fMax: e.max, budget: budget,
-                                                       optimizers: results, references: refs, sumToOne: analysis))
+                                                       optimizers: results, references: refs, sumToOne: analysis,
+                                                       fidelities: spec.objectives.first { $0.name == o.name }?.fidelities))
             objectiveSummaries[objectiveSummaries.count - 1].multiObjective = multiObjectiveSummary(o)
         }
         let overall = optimizerNames.map { name in

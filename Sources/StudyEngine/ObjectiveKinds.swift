@@ -104,7 +104,7 @@ enum AnalyticKind: ObjectiveKind {
 /// The shipped testbed family merged in memory per trial (`scenario = "language"`).
 enum TestbedKind: ObjectiveKind {
     static let kind = "testbed"
-    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "metrics", "constraints"] + MergeSpaces.keys
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "metrics", "constraints", "fidelities"] + MergeSpaces.keys
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
@@ -133,6 +133,7 @@ enum TestbedKind: ObjectiveKind {
         o.constraints = constraints.isEmpty ? nil : constraints
         o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.space.map { "-\($0.kind)" } ?? "")
             + (o.objective == "target" ? "" : "-\(o.objective!)")
+        try FidelitySupport.parse(t, into: &o)
     }
 
     static func make(_ spec: ObjectiveSpec, file: String, key: String) throws -> any Objective {

@@ -48,11 +48,13 @@ public struct AttemptContext: Codable, Sendable, Equatable {
     public var checkpoint: String?
     /// Set when the attempt measures a reference (its name) instead of a searched point.
     public var reference: String?
+    /// The value of the fidelity to evaluate at (objectives with fidelities); nil: full fidelity.
+    public var fidelity: Int? = nil
 
     public init(study: String, run: Int64, trial: Int, attempt: Int, seed: Int, directory: String,
-                checkpoint: String? = nil, reference: String? = nil) {
+                checkpoint: String? = nil, reference: String? = nil, fidelity: Int? = nil) {
         self.study = study; self.run = run; self.trial = trial; self.attempt = attempt; self.seed = seed
-        self.directory = directory; self.checkpoint = checkpoint; self.reference = reference
+        self.directory = directory; self.checkpoint = checkpoint; self.reference = reference; self.fidelity = fidelity
     }
 }
 

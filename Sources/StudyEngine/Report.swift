@@ -40,12 +40,18 @@ public enum StudyReport {
     /// One row per (study, objective, optimizer, seed, n).
     public static let curveColumns = ["study", "objective", "optimizer", "seed", "n", "state", "value", "best", "regret"]
 
+    /// With fidelities (any objective of the study), two more columns: the trial's fidelity
+    /// index and the run's cumulative cost in full-fidelity evaluations.
+    public static let fidelityCurveColumns = ["fidelity", "cost"]
+
     public static func curvesCSV(_ m: StudyMetrics) -> String {
-        var out = csvLine(curveColumns)
+        let fidelities = m.spec.objectives.contains { $0.fidelities != nil }
+        var out = csvLine(curveColumns + (fidelities ? fidelityCurveColumns : []))
         for c in m.curves {
             for p in c.points {
                 out += csvLine([m.study.name, c.objective, c.optimizer, String(c.seed), String(p.n), p.state,
-                                num(p.value), num(p.best), num(p.regret)])
+                                num(p.value), num(p.best), num(p.regret)]
+                               + (fidelities ? [p.fidelity.map(String.init) ?? "", num(p.cost)] : []))
             }
         }
         return out
@@ -68,9 +74,11 @@ public enum StudyReport {
                 rows.append((run, objectiveNames[run.objective] ?? "?", t, params))
             }
         }
+        // With fidelities: each trial's fidelity index and cost (spec units), last.
+        let fidelities = m.spec.objectives.contains { $0.fidelities != nil }
         var out = csvLine(["study", "objective", "optimizer", "seed", "run", "number", "state", "value", "error",
                            "attempts", "reason", "started", "finished", "seconds", "params"] + parameterNames.map { "param_\($0)" }
-                          + extraNames.map { "extra_\($0)" })
+                          + extraNames.map { "extra_\($0)" } + (fidelities ? fidelityCurveColumns : []))
         for (run, objective, t, params) in rows {
             let reason: String = m.attemptsByTrial[t.id!]?.last?.reason ?? ""
             var fields: [String] = [m.study.name, objective, run.optimizer, String(run.seed), String(run.id!), String(t.number),
@@ -79,6 +87,7 @@ public enum StudyReport {
             fields += parameterNames.map { num(params[$0]) }
             let extras = parseParams(t.extras ?? "")
             fields += extraNames.map { num(extras[$0]) }
+            if fidelities { fields += [t.fidelity.map(String.init) ?? "", num(t.cost)] }
             out += csvLine(fields)
         }
         return out
@@ -139,6 +148,8 @@ public enum StudyReport {
         return out
     }
 
+    static func shortCost(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
@@ -155,7 +166,12 @@ public enum StudyReport {
         var out = "study \(s.study): \(s.runsDone)/\(s.runsTotal) runs done (\(s.status))\n"
         if s.runsDone < s.runsTotal { out += "(incomplete: numbers below use finished runs only)\n" }
         for o in s.objectives {
-            out += "\nobjective \(o.name) (\(o.kind)): f_min \(fixed(o.fMin, 4)), f_max \(fixed(o.fMax, 4)), budget \(o.budget)\n"
+            out += "\nobjective \(o.name) (\(o.kind)): f_min \(fixed(o.fMin, 4)), f_max \(fixed(o.fMax, 4)), budget \(o.budget)"
+            if let f = o.fidelities {
+                // Fidelities.swift: budgets in cost, regret at full fidelity only.
+                out += " full-fidelity evaluations of cost (fidelities \(f.map { String($0.value) }.joined(separator: ", ")) at cost \(f.map { shortCost($0.cost) }.joined(separator: ", ")); regret at full fidelity)"
+            }
+            out += "\n"
             out += table(["optimizer", "runs", "mean r(N)", "median r(N)", "RoR"], o.optimizers.map {
                 [$0.optimizer, String($0.runs), fixed($0.meanFinalRegret), fixed($0.medianFinalRegret), fixed($0.ror)]
             })

@@ -94,6 +94,9 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     public var metrics: [String]?
     /// testbed: bounds on recorded metrics (a command objective keeps its own in `command`).
     public var constraints: [ConstraintSpec]?
+    /// testbed, command: the fidelities a trial may be evaluated at, ascending (the last is
+    /// full fidelity); nil: none (every trial at full fidelity, stored as absent). Fidelities.swift.
+    public var fidelities: [FidelitySpec]?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -108,7 +111,7 @@ extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
         case name, kind, landscape, landscapeChecksum, kernel, surrogate, smoothing, function, bounds, delayMs, references, sumToOne,
              sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command, space,
-             metrics, constraints
+             metrics, constraints, fidelities
     }
 
     // Specs stored by earlier versions lack the newer keys.
@@ -140,6 +143,7 @@ extension ObjectiveSpec {
         space = try c.decodeIfPresent(MergeSpaceSpec.self, forKey: .space)
         metrics = try c.decodeIfPresent([String].self, forKey: .metrics)
         constraints = try c.decodeIfPresent([ConstraintSpec].self, forKey: .constraints)
+        fidelities = try c.decodeIfPresent([FidelitySpec].self, forKey: .fidelities)
     }
 }
 
@@ -318,8 +322,8 @@ extension StudySpec {
             guard let table = item.table else { throw SpecError(file: file, key: key, "expected a table") }
             let t = TableReader(table: table, file: file, path: key)
             let kind = try t.requiredString("kind")
-            guard OptimizerFactory.kinds.contains(kind) else {
-                throw SpecError(file: file, key: "\(key).kind", "unknown optimizer '\(kind)' (known: \(OptimizerFactory.kinds.joined(separator: ", ")))")
+            guard OptimizerFactory.allKinds.contains(kind) else {
+                throw SpecError(file: file, key: "\(key).kind", "unknown optimizer '\(kind)' (known: \(OptimizerFactory.allKinds.joined(separator: ", ")))")
             }
             let optName = try t.optionalString("name") ?? kind
             guard !optimizers.contains(where: { $0.name == optName }) else {

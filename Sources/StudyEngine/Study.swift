@@ -93,7 +93,7 @@ public struct PreparedStudy: Sendable {
             let budget = spec.budget(dimension: d)
             for (j, opt) in spec.optimizers.enumerated() {
                 do {
-                    _ = try OptimizerFactory.make(opt.config, dimension: d, budget: budget, seed: 0)
+                    _ = try OptimizerFactory.make(opt.config, dimension: d, budget: budget, seed: 0, fidelityCount: o.fidelities?.count)
                 } catch let error as OptimizerError {
                     switch error {
                     case .unknownKind:

@@ -2,6 +2,7 @@ import Foundation
 import Fusion
 import Optimizers
 import Testbed
+import Executors
 
 /// Glue between study specs and the Testbed module: a live objective whose every trial merges
 /// the shipped family in memory and scores the merged VLM (`TestbedEvaluator`).
@@ -78,15 +79,37 @@ enum TestbedSupport {
         }
         let space: SearchSpace
         do { space = try SearchSpace(box) } catch { throw SpecError(file: file, key: "\(key).bounds", "\(error)") }
+        let limits = try spec.fidelities.map { try checkedLimits($0, directory: directory, scenario: scenario, split: split, file: file, key: key) }
         do {
             return try TestbedObjective(name: spec.name, directory: URL(fileURLWithPath: directory), scenario: scenario,
                                         method: method, split: split, metric: metric, target: target, space: space,
-                                        mergeSeed: UInt64(spec.mergeSeed ?? 0), mergeSpace: spec.space, metrics: spec.metrics)
+                                        mergeSeed: UInt64(spec.mergeSeed ?? 0), mergeSpace: spec.space, metrics: spec.metrics,
+                                        fullLimit: limits?.last)
         } catch let error as SpecError {
             throw error
         } catch {
             throw SpecError(file: file, key: "\(key).directory", "cannot evaluate the testbed in \(directory): \(error)")
         }
+    }
+}
+
+extension TestbedSupport {
+    /// A testbed fidelity's value is the number of examples per task (the first N of each
+    /// task's split); one above what a split holds is an error, not silently the whole split.
+    static func checkedLimits(_ fidelities: [FidelitySpec], directory: String, scenario: Scenario, split: Split,
+                              file: String, key: String) throws -> [Int] {
+        let url = URL(fileURLWithPath: directory)
+        for task in [scenario.targetTask, Scenario.perceptionTask, scenario.skillTask] {
+            let size: Int
+            do { size = try TaskData.load(task: task, directory: url).examples(split).count } catch {
+                throw SpecError(file: file, key: "\(key).directory", "cannot read the testbed's task '\(task)': \(error)")
+            }
+            if let i = fidelities.firstIndex(where: { $0.value > size }) {
+                throw SpecError(file: file, key: "\(key).fidelities[\(i)].value",
+                                "\(fidelities[i].value) examples, but task '\(task)' has \(size) in its \(split.rawValue) split")
+            }
+        }
+        return fidelities.map(\.value)
     }
 }
 
@@ -114,6 +137,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     public let mergeSeed: UInt64
     /// The search space (nil: global): how a point becomes the trial's recipe.
     public let mergeSpace: MergeSpaceSpec?
+    /// Examples per task at full fidelity (the last fidelity's value); nil: the whole split.
+    public let fullLimit: Int?
     /// The fixed part of every trial's merge (DARE's seed); the searched values come from `x`.
     public let recipe: MergeRecipe
     public private(set) var builtInReferences: [ReferenceSpec] = []
@@ -123,14 +148,17 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     // An evaluator keeps mutable caches (one per thread), so runner workers borrow one each.
     private let lock = NSLock()
     private var idle: [TestbedEvaluator] = []
+    /// Evaluators on the first N examples (fidelities below full), by N.
+    private var idleLimited: [Int: [TestbedEvaluator]] = [:]
 
     public init(name: String, directory: URL, scenario: Scenario, method: MergeMethod, split: Split = .validation,
                 metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0,
-                mergeSpace: MergeSpaceSpec? = nil, metrics: [String]? = nil) throws {
+                mergeSpace: MergeSpaceSpec? = nil, metrics: [String]? = nil, fullLimit: Int? = nil) throws {
         self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
         self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
         self.mergeSpace = mergeSpace
         self.metrics = metrics
+        self.fullLimit = fullLimit
         let takesSeed = MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil
         recipe = MergeRecipe(method: method, parameters: takesSeed ? [RecipeKey.seed: .number(Double(mergeSeed))] : [:])
         builtInReferences = try measureReferences()
@@ -173,18 +201,24 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     /// The trial's value: the first metric of a multi-objective, else the goal's score.
     func value(_ s: TestbedScore) -> Double { metrics.flatMap { Self.extras(s)[$0[0]] } ?? s.value }
 
-    func withEvaluator<T>(_ body: (TestbedEvaluator) throws -> T) throws -> T {
+    /// Borrows an evaluator on the first `limit` examples per task (nil: full fidelity).
+    func withEvaluator<T>(limit: Int? = nil, _ body: (TestbedEvaluator) throws -> T) throws -> T {
+        let n = limit ?? fullLimit
         lock.lock()
-        let borrowed = idle.popLast()
+        let borrowed = n.map { idleLimited[$0]?.popLast() } ?? idle.popLast()
         lock.unlock()
-        let e = try borrowed ?? TestbedEvaluator(directory: directory, scenario: scenario, split: split, metric: metric, objective: target)
-        defer { lock.lock(); idle.append(e); lock.unlock() }
+        let e = try borrowed ?? TestbedEvaluator(directory: directory, scenario: scenario, split: split, metric: metric, objective: target, limit: n)
+        defer {
+            lock.lock()
+            if let n { idleLimited[n, default: []].append(e) } else { idle.append(e) }
+            lock.unlock()
+        }
         return try body(e)
     }
 
     /// The full score at `x` (parameter coordinates, in the space's order).
-    public func score(_ x: [Double]) throws -> TestbedScore {
-        try withEvaluator { e in
+    public func score(_ x: [Double], limit: Int? = nil) throws -> TestbedScore {
+        try withEvaluator(limit: limit) { e in
             try e.evaluate(spec: try MergeSpaces.recipe(fixed: recipe, point: Dictionary(uniqueKeysWithValues: zip(space.names, x)),
                                                         space: mergeSpace).spec())
         }
@@ -194,7 +228,17 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
 
     /// Perception and skill (and the target) ride along with every trial, in both metrics.
     public func evaluateWithExtras(_ x: [Double]) throws -> (value: Double, extras: [String: Double]?) {
-        let s = try score(x)
+        try evaluateWithExtras(x, limit: nil)
+    }
+
+    /// A trial at a fidelity: its value is the number of examples per task.
+    public func evaluateAttempt(_ x: [Double], context: AttemptContext) -> AttemptOutcome {
+        guard let limit = context.fidelity else { return TrialWorker.evaluate(self, x) }
+        return TrialWorker.evaluate(self, x) { try self.evaluateWithExtras($0, limit: limit) }
+    }
+
+    func evaluateWithExtras(_ x: [Double], limit: Int?) throws -> (value: Double, extras: [String: Double]?) {
+        let s = try score(x, limit: limit)
         return (value(s), Self.extras(s))
     }
 

@@ -50,7 +50,8 @@ public enum TrialRecipe {
             return (try spec(of: t), t)
         }
         let candidates = try all.filter { t in
-            guard t.state == .complete, t.value != nil else { return false }
+            // The best is a full-fidelity trial's (a cheaper score is not comparable).
+            guard t.state == .complete, t.value != nil, try spec(of: t).isFullFidelity(t.fidelity) else { return false }
             return try objective == nil || spec(of: t).name == objective
         }
         let mergeable = try candidates.filter { let s = try spec(of: $0); return s.command?.merge != nil || s.kind == "testbed" }

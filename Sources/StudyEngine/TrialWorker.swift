@@ -16,10 +16,12 @@ public struct TrialFile: Codable, Sendable, Equatable {
     /// Command objectives: the trial's checkpoint directory, and the reference measured.
     public var checkpoint: String? = nil
     public var reference: String? = nil
+    /// The fidelity's value (objectives with fidelities); nil: full fidelity.
+    public var fidelity: Int? = nil
 
     public var context: AttemptContext {
         AttemptContext(study: study, run: run, trial: trial, attempt: attempt, seed: seed, directory: "",
-                       checkpoint: checkpoint, reference: reference)
+                       checkpoint: checkpoint, reference: reference, fidelity: fidelity)
     }
 }
 
@@ -31,11 +33,17 @@ public enum TrialWorker {
 
     /// Evaluates in this process (the in-process executor, and the worker command).
     public static func evaluate(_ objective: any Objective, _ x: [Double]) -> AttemptOutcome {
+        evaluate(objective, x) { try objective.evaluateWithExtras($0) }
+    }
+
+    /// Times `body` (the objective's evaluation, e.g. at a fidelity) as `evaluate` does.
+    static func evaluate(_ objective: any Objective, _ x: [Double],
+                         _ body: ([Double]) throws -> (value: Double, extras: [String: Double]?)) -> AttemptOutcome {
         let clock = ContinuousClock.now
         if objective.trialDelayMs > 0 { Thread.sleep(forTimeInterval: Double(objective.trialDelayMs) / 1000) }
         var outcome: AttemptOutcome
         do {
-            let (v, extras) = try objective.evaluateWithExtras(x)
+            let (v, extras) = try body(x)
             outcome = v.isFinite ? AttemptOutcome(value: v, extras: extras)
                                  : .failed(.nonFinite, ObjectiveError.nonFinite(v).description)
         } catch {
