@@ -218,7 +218,7 @@ def report(args):
     out = ["| function | " + " | ".join(opts) + " |", "|---|" + "---|" * len(opts)]
     for n in names:
         cs = [cell(n, o) for o in opts]
-        out.append(f"| {n} | " + " | ".join("–" if c is None else f"{c[0]:.4f} ({c[2]})" for c in cs) + " |")
+        out.append(f"| {n} | " + " | ".join("–" if c is None else f"{c[0]:.1e} ({c[2]})" for c in cs) + " |")
     out += ["", "Median time per ask (ms; median over runs of each run's median over its model asks):", "",
             "| function | " + " | ".join(opts) + " |", "|---|" + "---|" * len(opts)]
     for n in names:
