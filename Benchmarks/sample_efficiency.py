@@ -201,7 +201,8 @@ def report(args):
     for p in args.runs:
         with open(p) as f:
             rows += list(csv.DictReader(f))
-    names = sorted({r["landscape"] for r in rows}, key=lambda n: (n in ("hartmann3",) or n.endswith("3") or n.endswith("3d"), n))
+    budget = {r["landscape"]: int(r["budget"]) for r in rows}
+    names = sorted(budget, key=lambda n: (budget[n], n))  # 2-D (N = 40) first
     opts = list(dict.fromkeys(r["optimizer"] for r in rows))
     lo = {n: min(float(r["surrogate_min"]) for r in rows if r["landscape"] == n) for n in names}
     hi = {n: max([float(r["surrogate_max"]) for r in rows if r["landscape"] == n]
