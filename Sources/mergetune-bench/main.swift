@@ -5,7 +5,7 @@ struct MergeTuneBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mergetune-bench",
         abstract: "Benchmarks for mergetune (run with -c release).",
-        subcommands: [FusionBench.self, SurrogateBench.self, SurrogateFidelityBench.self, OptimizersBenchmark.self, GPAskBenchmark.self, BatchGPBench.self, StudyBench.self, MultiFidelityBench.self, CoordinatorBench.self, TestbedBench.self, ReportBench.self, SpacesBench.self]
+        subcommands: [FusionBench.self, SurrogateBench.self, SurrogateFidelityBench.self, OptimizersBenchmark.self, GPAskBenchmark.self, BatchGPBench.self, StudyBench.self, MultiFidelityBench.self, CoordinatorBench.self, TestbedBench.self, ReportBench.self, SpacesBench.self, SampleEfficiencyBench.self]
     )
 }
 MergeTuneBench.main()
