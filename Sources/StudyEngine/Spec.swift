@@ -191,6 +191,19 @@ public struct StudySpec: Codable, Sendable, Equatable {
     /// The dimensions a `budget = { D = N }` table named (checked against the objectives);
     /// nil for a single budget or the defaults. Not part of the study's identity.
     public var budgetKeys: [Int]? = nil
+    /// The generation of optimizer defaults the study runs with (`optimizer_defaults`; a new
+    /// spec: `OptimizerFactory.defaultsGeneration`). nil: generation 1, a study created before
+    /// generations were recorded (mergetune ≤ 0.4). Not part of the study's identity: an
+    /// existing study keeps the generation it was created with (docs/studies.md, "Optimizer defaults").
+    public var optimizerDefaults: Int? = nil
+
+    /// The generation this study's optimizers are built with.
+    public var optimizerDefaultsGeneration: Int { optimizerDefaults ?? 1 }
+
+    /// An optimizer's configuration with the study's generation of defaults applied.
+    public func optimizerConfig(_ o: OptimizerSpec) -> OptimizerConfig {
+        OptimizerFactory.config(o.config, defaultsGeneration: optimizerDefaultsGeneration)
+    }
 
     public static let defaultSeedCount = 10
     /// The paper's budgets (40 for two parameters, 60 for three); 20 per parameter elsewhere.
@@ -213,10 +226,11 @@ public struct StudySpec: Codable, Sendable, Equatable {
         a.description = nil; b.description = nil
         a.execution = ExecutionSpec(); b.execution = ExecutionSpec()
         a.budgetKeys = nil; b.budgetKeys = nil
+        a.optimizerDefaults = nil; b.optimizerDefaults = nil
         return a == b
     }
 
-    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys }
+    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys, optimizerDefaults }
 
     public init(name: String, description: String?, source: String, seeds: [Int], budgets: [Int: Int],
                 optimizers: [OptimizerSpec], objectives: [ObjectiveSpec], execution: ExecutionSpec = ExecutionSpec()) {
@@ -235,6 +249,7 @@ public struct StudySpec: Codable, Sendable, Equatable {
         objectives = try c.decode([ObjectiveSpec].self, forKey: .objectives)
         execution = try c.decodeIfPresent(ExecutionSpec.self, forKey: .execution) ?? ExecutionSpec()
         budgetKeys = try c.decodeIfPresent([Int].self, forKey: .budgetKeys)
+        optimizerDefaults = try c.decodeIfPresent(Int.self, forKey: .optimizerDefaults)
     }
 
     public static func fromJSON(_ text: String) throws -> StudySpec {
@@ -262,7 +277,7 @@ extension StudySpec {
             throw SpecError(file: file, key: "", "TOML syntax error at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
         }
         let r = TableReader(table: root, file: file, path: "")
-        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives", "executor"])
+        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives", "executor", "optimizer_defaults"])
 
         let name = try r.requiredString("name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -363,6 +378,14 @@ extension StudySpec {
         var parsed = StudySpec(name: name, description: try r.optionalString("description"), source: file, seeds: seeds,
                                budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
         parsed.budgetKeys = budgetKeys?.sorted()
+        parsed.optimizerDefaults = OptimizerFactory.defaultsGeneration
+        if let v = root["optimizer_defaults"] {
+            guard let g = v.int, (1...OptimizerFactory.defaultsGeneration).contains(g) else {
+                throw SpecError(file: file, key: "optimizer_defaults",
+                                "expected a generation of optimizer defaults from 1 to \(OptimizerFactory.defaultsGeneration) (docs/studies.md, \"Optimizer defaults\")")
+            }
+            parsed.optimizerDefaults = g
+        }
         return parsed
     }
 
