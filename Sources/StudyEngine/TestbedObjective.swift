@@ -172,13 +172,16 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     func measureReferences() throws -> [ReferenceSpec] {
         try withEvaluator { e in
             var refs: [ReferenceSpec] = []
-            // frism's score needs a subspace merge: the references carry their metrics (KL
-            // included) and no score, except the VLM, which is the all-gates-0 subspace merge
-            // (KL 0, spectral 0: score 0).
+            // frism's score exists only for subspace merges: there the one reference is the VLM,
+            // the all-gates-0 subspace merge (KL 0, spectral 0: score 0); the closed forms and
+            // the expert have no frism score (measure them on a target objective of the study).
             let scored = target != .frism
             func add(_ name: String, _ params: [String: Double]?, _ s: TestbedScore) {
                 var r = reference(name, params: params, s)
-                if !scored { r.score = name == "vlm" ? 0 : nil }
+                if !scored {
+                    guard name == "vlm" else { return }
+                    r.score = 0
+                }
                 refs.append(r)
             }
             for m in [MergeMethod.frank, .metagpt, .nan] {

@@ -294,6 +294,26 @@ struct SearchSpaceStudyTests {
     }
 }
 
+@Suite("Search spaces: FRISM's label-free objective")
+struct FrismObjectiveStudyTests {
+    /// objective = "frism": the trial's value is −KL + α·spectral, both recorded as metrics; the
+    /// one reference is the VLM at 0; the Pareto pair parses as metrics.
+    @Test func frismScoreIsNegKLPlusAlphaSpectral() throws {
+        let s = try testbedObjectiveSpec("space = \"subspace\"\nbands = [2, 8]\nexp_weight = 1.0\nobjective = \"frism\"\nfrism_alpha = 0.3")
+        let o = s.objectives[0]
+        #expect(o.frismAlpha == 0.3 && o.method == "subspace" && o.objective == "frism")
+        let objective = try #require(try ObjectiveFactory.make(o, file: "f", key: "objectives[0]") as? TestbedObjective)
+        #expect(objective.space.names == ["gate_0", "gate_1", "gate_res"])
+        #expect(objective.builtInReferences.map(\.name) == ["vlm"] && objective.builtInReferences[0].score == 0)
+        let (value, extras) = try objective.evaluateWithExtras([0.9, 0.2, 0.5])
+        let x = try #require(extras)
+        #expect(abs(value - (x["neg_kl"]! + 0.3 * x["spectral"]!)) < 1e-12)
+        #expect(x["neg_kl"]! < 0 && x["spectral"]! > 0 && x["spectral"]! < 1)
+        let pair = try testbedObjectiveSpec("space = \"subspace\"\nexp_weight = 1.0\nmetrics = [\"neg_kl\", \"spectral\"]")
+        #expect(pair.objectives[0].metrics == ["neg_kl", "spectral"])
+    }
+}
+
 @Suite("Search spaces: command objectives")
 struct SearchSpaceCommandTests {
     @Test func perLayerTrialsMergeRealCheckpointsAndWriteGradientLists() throws {
