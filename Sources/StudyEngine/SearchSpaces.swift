@@ -112,6 +112,9 @@ public enum MergeSpaces {
         return try kind.parse(t, context: context)
     }
 
+    /// Why a space's recipes cannot be mergekit configs (nil: they can, or no such space).
+    public static func mergekitLimitation(of space: String) -> String? { kind(named: space)?.mergekitLimitation }
+
     static func kind(of s: MergeSpaceSpec?) -> any MergeSpaceKind.Type {
         s.flatMap { kind(named: $0.kind) } ?? GlobalSpace.self
     }
