@@ -369,6 +369,60 @@ struct SearchSpaceCommandTests {
         }
     }
 
+    /// A subspace study on a command objective: each trial writes the gated merge of real
+    /// checkpoints, the SVD factors are computed once into `svd_cache` (never beside the inputs),
+    /// and each checkpoint is the testbed's in-memory merge of the trial's recipe.
+    @Test func subspaceTrialsMergeRealCheckpointsThroughTheSVDCache() throws {
+        let dir = try tempDirectory()
+        let cache = dir.appendingPathComponent("svd").path
+        let text = """
+            name = "cmd-subspace"
+            seeds = 1
+            budget = 2
+            [[optimizers]]
+            kind = "random"
+            [[objectives]]
+            kind = "command"
+            name = "sub"
+            command = \(pythonEvaluator("print(sum(p.values()))"))
+            score = "stdout"
+            space = "subspace"
+            bands = [2, 8]
+            [objectives.merge]
+            base = "\(testbedModels)/base"
+            vlm = "\(testbedModels)/vlm"
+            expert = "\(testbedModels)/expert-language"
+            method = "subspace"
+            dtype = "f32"
+            svd_cache = "\(cache)"
+            references = []
+            """
+        let s = try spec(text, in: dir)
+        #expect(s.objectives[0].command?.merge?.svdCache == cache)
+        let ledgerPath = dir.appendingPathComponent("l.sqlite").path
+        let (study, result) = try StudyEngine.launch(spec: s, ledgerPath: ledgerPath, options: LaunchOptions())
+        #expect(result.runsCompleted == 1)
+        let trials = try Ledger(path: ledgerPath).trials(study: study.id!)
+        #expect(trials.count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".safetensors") }.count == 1)
+        let e = try TestbedEvaluator(directory: TestbedStudyTests.directory, scenario: .language)
+        for t in trials {
+            #expect(t.state == .complete, "\(t.error ?? "")")
+            #expect(Set(parseParams(t.params).keys) == ["gate_0", "gate_1", "gate_res", "exp_weight"])
+            let root = dir.appendingPathComponent("l.trials/cmd-subspace/checkpoints/sub")
+            let ckpt = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix("-t\(t.number)") })
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(ckpt).appendingPathComponent(MergekitConfig.fileName).path))
+            let exported = try TrialRecipe.recipe(s.objectives[0], trial: t)
+            let onDisk = try e.evaluate(checkpoint: root.appendingPathComponent(ckpt).path)
+            let inMemory = try e.evaluate(spec: exported.spec())
+            // f32 checkpoint: the same weights as the in-memory merge, so the same scores.
+            #expect(onDisk.value == inMemory.value && onDisk.perception == inMemory.perception, "\(onDisk.value) vs \(inMemory.value)")
+        }
+        for m in ["base", "vlm", "expert-language"] {
+            #expect(!(try FileManager.default.contentsOfDirectory(atPath: "\(testbedModels)/\(m)")).contains { $0.hasPrefix("svd") })
+        }
+    }
+
     @Test func aSpaceNeedsAMergeTable() throws {
         let text = commandSpec(command: "[\"/bin/echo\", \"1\"]", extra: "space = \"per_layer\"")
         let e = try #require(try specError(text))
