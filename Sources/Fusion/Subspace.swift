@@ -8,7 +8,7 @@ import SafeTensors
 // The residual band (everything beyond the truncation rank) has its own gate, so all gates 1
 // is task arithmetic at (λ_V, λ_R) = (1, λ_R) and all gates 0 is the VLM. Tensors that are not
 // decoder linear-layer matrices (norms, embeddings, head) are all residual: θ_V + λ_R·g_res·τ_R.
-// docs/fusion.md ("subspace"); docs/architecture.md ("Numerics", "Fusion").
+// docs/fusion.md ("Subspace merges (FRISM)"); docs/architecture.md (the module table: Numerics, Fusion).
 
 /// The bands and gates of a subspace merge.
 public struct SubspaceConfig: Sendable, Codable, Equatable {
