@@ -101,8 +101,8 @@ public enum MergeSpaces {
             throw SpecError(file: t.file, key: t.key("space"), "unknown space '\(name)' (known: \(names.joined(separator: ", ")))")
         }
         for k in keys where k != "space" && !kind.keys.contains(k) && t.table[k] != nil {
-            let owner = kinds.first { $0.keys.contains(k) }!.name
-            throw SpecError(file: t.file, key: t.key(k), "only with space = \"\(owner)\" (this objective's space is \(name))")
+            let owners = kinds.filter { $0.keys.contains(k) }.map { "space = \"\($0.name)\"" }.joined(separator: " or ")
+            throw SpecError(file: t.file, key: t.key(k), "only with \(owners) (this objective's space is \(name))")
         }
         guard kind.accepts(context.method) else {
             let ok = MergeMethod.allCases.filter(kind.accepts).map(\.rawValue)
