@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NumericsTests", dependencies: ["MergetuneNumerics"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "SafeTensors"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FusionTests", dependencies: ["TestSupport", "Fusion", "SafeTensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FusionTests", dependencies: ["TestSupport", "Fusion", "SafeTensors", "MergetuneNumerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MergekitTests", dependencies: ["Mergekit", "Fusion", "SafeTensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SurrogateTests", dependencies: ["Surrogate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TestbedTests", dependencies: ["Testbed", "Fusion", "Surrogate"]),

@@ -232,6 +232,9 @@ public enum ClosedForm {
             // θ = θ_V + α·τ_R inside the range, θ_V elsewhere: task arithmetic with λ_V = 1.
             let layers = (0..<L).map { r.contains($0) ? CoefficientPair(1, spec.expWeight) : CoefficientPair(1, 0) }
             return Coefficients(layers: layers, other: CoefficientPair(1, 0))
+        case .subspace:
+            // The gates act inside the tensors (Subspace.swift); the pair is (1, λ_R) everywhere.
+            return .constant(CoefficientPair(1, spec.expWeight), layers: L)
         case .frank, .metagpt, .nan:
             guard let stats else { throw ClosedFormError(message: "\(spec.method.rawValue) needs task-vector statistics") }
             switch spec.method {

@@ -28,6 +28,8 @@ public struct MergeOptions: Sendable {
     /// Small text files written into the output (name, contents), e.g. `mergekit_config.yml`;
     /// a VLM file of the same name is then not copied.
     public var extraFiles: [(name: String, contents: String)] = []
+    /// subspace: the SVD cache directory (nil: `SubspaceCache.defaultDirectory()`).
+    public var subspaceCache: String? = nil
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, chunkElements: Int? = nil,
                 maxShardBytes: Int = 5_000_000_000, outputDType: DType? = nil, passThroughUnpaired: Bool = false,
@@ -292,6 +294,10 @@ public func merge(base: Checkpoint, vlm: Checkpoint, expert: Checkpoint, spec: M
                                                 passThroughUnpaired: options.passThroughUnpaired, outputDType: options.outputDType)
     let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
     let inputs = (abs(base.path), abs(vlm.path), abs(expert.path))
+    if spec.method == .subspace {
+        return try mergeSubspace(pairing: pairing, spec: spec, base: base, vlm: vlm, expert: expert, to: output, options: options,
+                                 inputs: inputs, start: start, log: log)
+    }
     if spec.method.isClosedForm && spec.effectiveGranularity != .model {
         // Layer-local closed forms: statistics and merge layer by layer, so each layer is
         // read from disk once (its second read comes from the page cache).
@@ -456,6 +462,44 @@ private func mergeLayerByLayer(pairing: TensorPairing, spec: MergeSpec, to outpu
     try produceAll(copies, pairing: pairing, spec: spec, coefficients: coefficients, writer: writer, options: options, pool: pool,
                    warnings: warnings)
     try writer.replaceMetadata(["mergetune.coefficients": coefficientsJSON(coefficients)])
+    try writer.finish()
+    let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
+    return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,
+                       copiedTensors: pairing.copiedCount, bytesWritten: bytes, copiedFiles: copied,
+                       statsSeconds: statsSeconds, seconds: Date().timeIntervalSince(start), warnings: warnings.list)
+}
+
+/// subspace: the factors from the SVD cache (computed and stored on a miss), then every tensor
+/// whole, one at a time (a matrix's gated delta needs all of it; Subspace.swift).
+private func mergeSubspace(pairing: TensorPairing, spec: MergeSpec, base: Checkpoint, vlm: Checkpoint, expert: Checkpoint,
+                           to output: String, options: MergeOptions, inputs: (base: String, vlm: String, expert: String),
+                           start: Date, log: (@Sendable (String) -> Void)?) throws -> MergeResult {
+    guard let config = spec.subspace else { throw MergeError(message: "subspace needs its bands and gates") }
+    do { try config.validate(layers: pairing.layerCount) } catch { throw MergeError(message: "\(error)") }
+    let cache = SubspaceCache(directory: options.subspaceCache ?? SubspaceCache.defaultDirectory())
+    let (factors, hit) = try cache.factors(pairing, base: base, vlm: vlm, expert: expert, rank: config.rank) { log?("note: \($0)") }
+    log?(hit ? "SVD factors (rank \(config.rank)) read from the cache in \(cache.directory)"
+             : "SVD factors (rank \(config.rank)) computed and cached in \(cache.directory)")
+    let statsSeconds = Date().timeIntervalSince(start)
+    let coefficients = Coefficients.constant(CoefficientPair(1, spec.expWeight), layers: pairing.layerCount)
+    let warnings = WarningSink(log: log)
+    let (writer, copied) = try makeWriter(pairing, provenance(spec, coefficients, inputs, options), output, options, vlm,
+                                          inputs: protectedPaths(pairing, inputs), log: log)
+    let buf = WorkerBuffers(capacity: options.chunkElements)
+    for t in pairing.tensors {
+        switch t.action {
+        case let .copy(src):
+            try copyTensor(src, from: 0, count: src.elementCount, to: t.output, writer: writer, buf: buf, chunk: options.chunkElements)
+        case let .merge(b, v, e, shared):
+            let out = subspaceMergeTensor(base: Array(b.floats()[0..<shared]), vlm: v.floats(), expert: Array(e.floats()[0..<shared]),
+                                          factor: t.canonical.flatMap { factors.factors[$0] }, config: config, layer: t.layer,
+                                          lambda: spec.expWeight)
+            guard out.allSatisfy(\.isFinite) else {
+                throw MergeError(message: "merged tensor '\(t.name)' is not finite (inf or NaN); nothing was written. Check the inputs for non-finite values, or use a smaller exp_weight.")
+            }
+            try out.withUnsafeBufferPointer { try writer.write(t.name, $0) }
+        }
+    }
     try writer.finish()
     let bytes = pairing.tensors.reduce(0) { $0 + $1.output.byteCount }
     return MergeResult(output: output, coefficients: coefficients, mergedTensors: pairing.mergedCount,

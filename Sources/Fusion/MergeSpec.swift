@@ -13,6 +13,8 @@ public enum MergeMethod: String, Sendable, Codable, CaseIterable {
     case metagpt
     case nan
     case layerRange = "layer_range"
+    /// FRISM: gated rank bands of the expert's per-matrix SVD (Subspace.swift).
+    case subspace
 
     public var isClosedForm: Bool { self == .frank || self == .metagpt || self == .nan }
 }
@@ -50,7 +52,7 @@ public struct TaskArithmeticConfig: Sendable, Codable, Equatable {
     public static func defaults(for method: MergeMethod) -> TaskArithmeticConfig {
         switch method {
         case .linear: return .init(normalize: true, linearCombination: true)
-        case .taskArithmetic, .frank, .metagpt, .nan, .layerRange: return .init()
+        case .taskArithmetic, .frank, .metagpt, .nan, .layerRange, .subspace: return .init()
         case .ties: return .init(sparsification: .magnitude, signConsensus: true, normalize: true)
         case .dareLinear: return .init(sparsification: .random, rescale: .l1)
         case .dareTies: return .init(sparsification: .random, signConsensus: true, rescale: .l1)
@@ -105,11 +107,14 @@ public struct MergeSpec: Sendable, Codable, Equatable {
     public var vlWeightGradient: [Double]?
     /// Per-layer λ_R as a mergekit gradient (as `vlWeightGradient`).
     public var expWeightGradient: [Double]?
+    /// subspace: the rank bands and their gates (θ = θ_V + λ_R·gated τ_R, λ_R = `expWeight`).
+    public var subspace: SubspaceConfig?
 
     public init(method: MergeMethod, vlWeight: Double = 1, expWeight: Double = 1, density: Double = 1, seed: UInt64 = 0,
                 normalize: Bool? = nil, rescale: TaskArithmeticConfig.Rescale? = nil, signConsensus: Bool? = nil,
                 layerRange: ClosedRange<Int>? = nil, prior: FrankPrior = .none, schedule: FrankSchedule = .paper,
-                granularity: Granularity? = nil, vlWeightGradient: [Double]? = nil, expWeightGradient: [Double]? = nil) {
+                granularity: Granularity? = nil, vlWeightGradient: [Double]? = nil, expWeightGradient: [Double]? = nil,
+                subspace: SubspaceConfig? = nil) {
         self.method = method
         self.vlWeight = vlWeight
         self.expWeight = expWeight
@@ -124,6 +129,7 @@ public struct MergeSpec: Sendable, Codable, Equatable {
         self.granularity = granularity
         self.vlWeightGradient = vlWeightGradient
         self.expWeightGradient = expWeightGradient
+        self.subspace = subspace
     }
 
     /// The generalized task-arithmetic switches this spec resolves to.
@@ -157,6 +163,12 @@ public struct MergeSpec: Sendable, Codable, Equatable {
         // layer_range is θ_V + α·τ_R: dividing by λ_V + λ_R (or electing signs) would change that formula.
         if method == .layerRange && normalize == true {
             throw bad("layer_range does not take --normalize: its formula θ_V + α·τ_R has no division by the weights")
+        }
+        if method == .subspace {
+            guard subspace != nil else { throw bad("subspace needs its bands and gates") }
+            guard normalize != true, signConsensus != true, density == 1 else {
+                throw bad("subspace is θ_V + λ_R·(gated τ_R): it takes no normalize, sign consensus or density")
+            }
         }
         if method == .layerRange && signConsensus == true { throw bad("layer_range does not take sign consensus") }
         if case let .decay(a) = prior, !a.isFinite { throw bad("decay must be finite") }

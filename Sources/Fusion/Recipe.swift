@@ -70,6 +70,9 @@ public enum RecipeKey {
     public static let schedule = "schedule"
     public static let attention = "attention"
     public static let granularity = "granularity"
+    public static let bands = "bands"
+    public static let gates = "gates"
+    public static let layerGroup = "layer_group"
 }
 
 public enum RecipeParameterKind: Sendable, Equatable {
@@ -80,6 +83,8 @@ public enum RecipeParameterKind: Sendable, Equatable {
     case choice([String])
     /// A file path (string); `attention` also takes the shares themselves as a list.
     case path
+    /// A list of numbers (subspace's bands and gates).
+    case numbers
 }
 
 public struct RecipeParameter: Sendable {
@@ -172,6 +177,16 @@ public enum MergeMethodRegistry {
             RecipeParameter(name: RecipeKey.layerEnd, kind: .integer, help: "last decoder layer of the range (0-based, inclusive)", required: true),
             RecipeParameter(name: RecipeKey.normalize, kind: .bool, help: "only false: θ_V + α·τ_R has no division by the weights"),
         ], summary: "θ_V + α·τ_R on decoder layers [start, end]"),
+        MergeMethodInfo(method: .subspace, mergekitName: nil, parameters: [
+            RecipeParameter(name: RecipeKey.expWeight, kind: .number, searchable: true, defaultBounds: 0...2,
+                            help: "λ_R, weight of the expert's gated task vector", defaultValue: .number(1)),
+            RecipeParameter(name: RecipeKey.bands, kind: .numbers,
+                            help: "ascending rank boundaries of the bands (e.g. [4, 16, 64]); the last is the truncation rank", required: true),
+            RecipeParameter(name: RecipeKey.gates, kind: .numbers,
+                            help: "gates in [0, 1], per gate group: one per band then the residual's", required: true),
+            RecipeParameter(name: RecipeKey.layerGroup, kind: .integer,
+                            help: "consecutive decoder layers sharing one gate vector (default: all layers share one)"),
+        ], summary: "θ_V + λ_R·(Σ_b g_b U_b S_b V_bᵀ + g_res·residual) per linear-layer matrix (FRISM)"),
     ]
 
     public static func info(_ m: MergeMethod) -> MergeMethodInfo {
@@ -380,6 +395,27 @@ public struct MergeRecipe: Codable, Sendable, Equatable {
             }
         case .metagpt, .nan:
             spec.granularity = try choice(RecipeKey.granularity, Granularity.self)
+        case .subspace:
+            spec.vlWeight = 1
+            spec.expWeight = try number(RecipeKey.expWeight) ?? 1
+            func list(_ name: String) throws -> [Double] {
+                guard let v = values[name] else { throw RecipeError(.missing, parameter: name, "subspace needs it") }
+                guard case let .list(l) = v else { throw wrong(name, v, "a list of numbers") }
+                guard l.allSatisfy(\.isFinite) else { throw RecipeError(.outOfRange, parameter: name, "values must be finite, got \(v)") }
+                return l
+            }
+            let bands = try list(RecipeKey.bands)
+            guard !bands.isEmpty, bands.allSatisfy({ $0 >= 1 && $0 == $0.rounded() && $0 < 1e9 }),
+                  zip(bands, bands.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw RecipeError(.outOfRange, parameter: RecipeKey.bands, "expected ascending whole rank boundaries ≥ 1, got \(bands)")
+            }
+            let gates = try list(RecipeKey.gates)
+            guard !gates.isEmpty, gates.count % (bands.count + 1) == 0 else {
+                throw RecipeError(.outOfRange, parameter: RecipeKey.gates, "\(gates.count) gates: expected a multiple of \(bands.count + 1) (the bands and the residual, per gate group)")
+            }
+            let group = try integer(RecipeKey.layerGroup)
+            if let group, group < 1 { throw RecipeError(.outOfRange, parameter: RecipeKey.layerGroup, "must be ≥ 1") }
+            spec.subspace = SubspaceConfig(bands: bands.map { Int($0) }, gates: gates, layerGroup: group)
         }
         do { try spec.validate() } catch {
             throw RecipeError(.invalid, parameter: nil, "\(method.rawValue): \(error)")
@@ -429,6 +465,13 @@ extension MergeRecipe {
             if let g = spec.granularity { p[RecipeKey.granularity] = .string(g.rawValue) }
         case .metagpt, .nan:
             if let g = spec.granularity { p[RecipeKey.granularity] = .string(g.rawValue) }
+        case .subspace:
+            p[RecipeKey.expWeight] = .number(spec.expWeight)
+            if let s = spec.subspace {
+                p[RecipeKey.bands] = .list(s.bands.map(Double.init))
+                p[RecipeKey.gates] = .list(s.gates)
+                if let g = s.layerGroup { p[RecipeKey.layerGroup] = .number(Double(g)) }
+            }
         }
         if let n = spec.normalize, has(RecipeKey.normalize) { p[RecipeKey.normalize] = .bool(n) }
         self.init(method: spec.method, models: models, parameters: p)

@@ -256,6 +256,8 @@ public enum MergekitConfig {
         guard let name = info.mergekitName else {
             let why = recipe.method == .layerRange
                 ? "layer_range keeps the VLM outside [layer_start, layer_end] and everywhere outside the decoder; mergekit would need slices, which mergetune does not render"
+                : recipe.method == .subspace
+                ? "subspace gates rank bands of each matrix's SVD of the expert's task vector; mergekit's methods weight whole tensors"
                 : "its coefficients are computed from the checkpoints' task-vector norms"
             throw MergekitError("\(recipe.method.rawValue) cannot be written as a mergekit config: mergekit has no such method (\(why))")
         }

@@ -292,7 +292,9 @@ extension StudyReportBuilder {
         guard names.count == 2 || names.count == 3 else {
             if names.count > 3 {
                 notes.append("no landscape: \(names.count) parameters (drawn for two or three)"
-                             + (spec.space.map { "; space \($0.kind): the best trial's per-layer recipe is `study export --mergekit`'s" } ?? ""))
+                             + (spec.space.map { s in
+                                 MergeSpaces.mergekitLimitation(of: s.kind).map { "; space \(s.kind): the best trial's recipe is in `study export --trials` (no mergekit config: \($0))" }
+                                     ?? "; space \(s.kind): the best trial's per-layer recipe is `study export --mergekit`'s" } ?? ""))
             }
             return nil
         }

@@ -44,6 +44,8 @@ public struct MergeTable: Codable, Sendable, Equatable {
     public var dtype: String?
     /// The closed forms and parents measured through the evaluator when the study is created.
     public var references: [String] = CommandObjective.defaultReferences
+    /// subspace merges: the SVD-factor cache directory (absolute); nil: `SubspaceCache.defaultDirectory()`.
+    public var svdCache: String?
 
     /// The recipe of one trial, without its searched values.
     public var recipe: MergeRecipe {
@@ -245,6 +247,7 @@ enum TrialCheckpoint {
             return .failed(.noSpace, "not enough disk space for the trial's checkpoint: \(byteText(needed)) needed, \(byteText(Int(free))) free in \(parent); free space, lower keep_best, or set merge.checkpoints elsewhere")
         }
         var options = MergeOptions(outputDType: dtype, overwrite: true)
+        options.subspaceCache = merge.svdCache
         // The checkpoint carries its recipe (provenance) and, where mergekit can express it, the
         // merge as a mergekit config, as `mergetune merge` writes them.
         let recipe = MergeRecipe(spec: spec, models: merge.recipe.models)
@@ -273,7 +276,7 @@ enum TrialCheckpoint {
 enum CommandKind: ObjectiveKind {
     static let kind = "command"
     static let keys = ["command", "env", "timeout", "grace", "retries", "retry_on", "score", "direction", "merge", "constraints", "metrics", "fidelities"] + MergeSpaces.keys
-    static let mergeKeys = ["base", "vlm", "expert", "method", "fixed", "checkpoints", "keep_best", "dtype", "references"]
+    static let mergeKeys = ["base", "vlm", "expert", "method", "fixed", "checkpoints", "keep_best", "dtype", "references", "svd_cache"]
     static let scoreSources = ["stdout", "stdout_strict", "json", "lm-eval", "lmms-eval"]
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
@@ -376,6 +379,7 @@ enum CommandKind: ObjectiveKind {
                 }
             }
             if let c = try r.optionalString("checkpoints") { merge.checkpoints = path(c) }
+            if let c = try r.optionalString("svd_cache") { merge.svdCache = path(c) }
             if let k = mt["keep_best"] {
                 guard let n = k.int, n >= 1 else { throw SpecError(file: file, key: r.key("keep_best"), "expected a positive integer (checkpoints of the k best trials stay)") }
                 merge.keepBest = n

@@ -104,13 +104,15 @@ enum AnalyticKind: ObjectiveKind {
 /// The shipped testbed family merged in memory per trial (`scenario = "language"`).
 enum TestbedKind: ObjectiveKind {
     static let kind = "testbed"
-    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "metrics", "constraints", "fidelities"] + MergeSpaces.keys
+    static let keys = ["scenario", "method", "split", "metric", "objective", "directory", "seed", "metrics", "constraints", "fidelities",
+                       "frism_alpha"] + MergeSpaces.keys
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
-        // The layer_range space merges by its own method.
-        let rangeSpace = (try t.optionalString("space")) == LayerRangeSpace.name
-        o.method = try t.optionalString("method") ?? (rangeSpace ? MergeMethod.layerRange.rawValue : "task_arithmetic")
+        // The layer_range and subspace spaces merge by their own methods.
+        let spaceName = try t.optionalString("space")
+        o.method = try t.optionalString("method") ?? (spaceName == LayerRangeSpace.name ? MergeMethod.layerRange.rawValue
+                                                      : spaceName == SubspaceSpace.name ? MergeMethod.subspace.rawValue : "task_arithmetic")
         o.split = try t.optionalString("split") ?? "validation"
         o.metric = try t.optionalString("metric") ?? "mean_logprob"
         o.objective = try t.optionalString("objective") ?? "target"
@@ -129,6 +131,23 @@ enum TestbedKind: ObjectiveKind {
             throw SpecError(file: t.file, key: t.key("method"), "unknown method '\(o.method!)' (known: \(TestbedSupport.methods.map(\.rawValue).joined(separator: ", ")))")
         }
         o.metrics = try MultiObjective.parseMetrics(t, known: TestbedObjective.recordedMetrics)
+        // FRISM's spectral magnitude exists only for subspace merges.
+        let subspace = o.space?.kind == SubspaceSpace.name
+        if o.objective == "frism", !subspace {
+            throw SpecError(file: t.file, key: t.key("objective"), "frism (−KL + α·spectral) scores subspace merges: set space = \"subspace\"")
+        }
+        if o.metrics?.contains("spectral") == true, !subspace {
+            throw SpecError(file: t.file, key: t.key("metrics"), "spectral is recorded for subspace merges only: set space = \"subspace\"")
+        }
+        if let a = t.table["frism_alpha"] {
+            guard o.objective == "frism" else {
+                throw SpecError(file: t.file, key: t.key("frism_alpha"), "only with objective = \"frism\"")
+            }
+            guard let x = StudySpec.number(a), x.isFinite, x >= 0 else {
+                throw SpecError(file: t.file, key: t.key("frism_alpha"), "expected a number ≥ 0 (α of −KL + α·spectral)")
+            }
+            o.frismAlpha = x
+        }
         let constraints = try CommandKind.parseConstraints(t, references: TestbedObjective.referenceNames, none: "")
         o.constraints = constraints.isEmpty ? nil : constraints
         o.name = try t.optionalString("name") ?? "testbed-\(o.scenario!)-\(o.method!)" + (o.space.map { "-\($0.kind)" } ?? "")

@@ -28,6 +28,12 @@ public struct MergeSpaceSpec: Codable, Sendable, Equatable {
     public var schedule: FrankSchedule?
     public var searchDecay: Bool?
     public var layerNorms: LayerNorms?
+    /// subspace: the rank bands (ascending boundaries; layerGroup shares one gate vector among
+    /// that many layers) and the residual band's gate when it is fixed (nil: searched).
+    public var bands: [Int]?
+    public var residualGate: Double?
+    /// subspace: λ_R when fixed by the space (`exp_weight = x`; nil: searched unless the merge fixes it).
+    public var expWeight: Double?
 
     public init(kind: String, layers: Int) { self.kind = kind; self.layers = layers }
 }
@@ -69,11 +75,15 @@ protocol MergeSpaceKind {
 }
 
 public enum MergeSpaces {
-    static let kinds: [any MergeSpaceKind.Type] = [GlobalSpace.self, FrankScaledSpace.self, PerLayerSpace.self, LayerRangeSpace.self]
+    static let kinds: [any MergeSpaceKind.Type] = [GlobalSpace.self, FrankScaledSpace.self, PerLayerSpace.self, LayerRangeSpace.self,
+                                                    SubspaceSpace.self]
     static var names: [String] { kinds.map { $0.name } }
     static func kind(named n: String) -> (any MergeSpaceKind.Type)? { kinds.first { $0.name == n } }
     /// Every space key an objective table may hold.
-    static var keys: [String] { ["space"] + kinds.flatMap { $0.keys } }
+    static var keys: [String] {
+        var seen = Set<String>()
+        return (["space"] + kinds.flatMap { $0.keys }).filter { seen.insert($0).inserted }
+    }
     static let mergingKinds = ["testbed", "command"]
 
     /// Space keys on an objective kind that merges nothing are an error of their own.
@@ -91,8 +101,8 @@ public enum MergeSpaces {
             throw SpecError(file: t.file, key: t.key("space"), "unknown space '\(name)' (known: \(names.joined(separator: ", ")))")
         }
         for k in keys where k != "space" && !kind.keys.contains(k) && t.table[k] != nil {
-            let owner = kinds.first { $0.keys.contains(k) }!.name
-            throw SpecError(file: t.file, key: t.key(k), "only with space = \"\(owner)\" (this objective's space is \(name))")
+            let owners = kinds.filter { $0.keys.contains(k) }.map { "space = \"\($0.name)\"" }.joined(separator: " or ")
+            throw SpecError(file: t.file, key: t.key(k), "only with \(owners) (this objective's space is \(name))")
         }
         guard kind.accepts(context.method) else {
             let ok = MergeMethod.allCases.filter(kind.accepts).map(\.rawValue)
@@ -101,6 +111,9 @@ public enum MergeSpaces {
         guard kind != GlobalSpace.self else { return nil }
         return try kind.parse(t, context: context)
     }
+
+    /// Why a space's recipes cannot be mergekit configs (nil: they can, or no such space).
+    public static func mergekitLimitation(of space: String) -> String? { kind(named: space)?.mergekitLimitation }
 
     static func kind(of s: MergeSpaceSpec?) -> any MergeSpaceKind.Type {
         s.flatMap { kind(named: $0.kind) } ?? GlobalSpace.self
@@ -393,6 +406,91 @@ enum LayerRangeSpace: MergeSpaceKind {
         var r = try GlobalSpace.recipe(fixed: fixed, point: rest)
         r.parameters[RecipeKey.layerStart] = .number(Double(a))
         r.parameters[RecipeKey.layerEnd] = .number(Double(b))
+        return r
+    }
+}
+
+/// `subspace` (FRISM): gates in [0, 1] on rank bands of the expert's per-matrix truncated SVD,
+/// one gate per band plus one for the residual beyond the last band (Fusion's subspace method,
+/// docs/fusion.md), shared by all layers or by groups of `layer_group` consecutive layers;
+/// λ_R (`exp_weight`) is searched unless the space's `exp_weight` key or the merge fixes it. Parameters: `gate_<b>` and
+/// `gate_res` (one group), `gate_<b>_l<g>` and `gate_res_l<g>` (groups).
+enum SubspaceSpace: MergeSpaceKind {
+    static let name = "subspace"
+    static let keys = ["bands", "layer_group", "residual_gate", "exp_weight"]
+    static let mergekitLimitation: String? = "mergekit has no SVD-band gating of a task vector (its methods weight whole tensors)"
+    static let defaultBands = [4, 16, 64]
+    static func accepts(_ method: MergeMethod) -> Bool { method == .subspace }
+
+    static func parse(_ t: TableReader, context: SpaceContext) throws -> MergeSpaceSpec {
+        let L: Int
+        do { L = try context.layers() } catch { throw SpecError(file: t.file, key: t.key("space"), "cannot read the checkpoints' layers: \(error)") }
+        var s = MergeSpaceSpec(kind: name, layers: L)
+        for k in [RecipeKey.bands, RecipeKey.gates, RecipeKey.layerGroup] where context.fixed[k] != nil {
+            throw SpecError(file: t.file, key: t.key("merge.fixed.\(k)"), "space subspace sets \(k) (the space's own keys): it cannot be fixed")
+        }
+        if let v = t.table["bands"] {
+            guard let list = v.array, !list.isEmpty, let ints = Optional(list.compactMap(\.int)), ints.count == list.count,
+                  ints[0] >= 1, zip(ints, ints.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw SpecError(file: t.file, key: t.key("bands"), "expected ascending whole rank boundaries ≥ 1, e.g. [4, 16, 64]")
+            }
+            s.bands = ints
+        } else {
+            s.bands = defaultBands
+        }
+        let g = try MergeSpaces.checkInteger(t, "layer_group", min: 1, max: L, what: "layers sharing one gate vector")
+        s.layerGroup = g == nil || g == L ? nil : g
+        if let v = t.table["residual_gate"] {
+            guard let x = StudySpec.number(v), x >= 0, x <= 1 else {
+                throw SpecError(file: t.file, key: t.key("residual_gate"), "expected a number in [0, 1] (the residual band's fixed gate)")
+            }
+            s.residualGate = x
+        }
+        if let v = t.table["exp_weight"] {
+            guard let x = StudySpec.number(v), x.isFinite else {
+                throw SpecError(file: t.file, key: t.key("exp_weight"), "expected a number (λ_R, fixed for every trial)")
+            }
+            guard context.fixed[RecipeKey.expWeight] == nil else {
+                throw SpecError(file: t.file, key: t.key("exp_weight"), "λ_R is fixed twice (here and in merge.fixed): keep one")
+            }
+            s.expWeight = x
+        }
+        return s
+    }
+
+    static func groups(_ s: MergeSpaceSpec) -> Int { SubspaceConfig.groups(layers: s.layers, layerGroup: s.layerGroup) }
+
+    /// The gate names of one group, bands then the residual (nil: fixed).
+    static func gateNames(_ s: MergeSpaceSpec, group: Int) -> [String?] {
+        let suffix = groups(s) == 1 ? "" : "_l\(group)"
+        return (0..<(s.bands ?? defaultBands).count).map { "gate_\($0)\(suffix)" } + [s.residualGate == nil ? "gate_res\(suffix)" : nil]
+    }
+
+    static func parameters(_ s: MergeSpaceSpec, method: MergeMethod, fixed: [String: RecipeValue]) -> [Parameter] {
+        var p = (0..<groups(s)).flatMap { gateNames(s, group: $0).compactMap { $0 } }.map { Parameter(name: $0, lower: 0, upper: 1) }
+        if fixed[RecipeKey.expWeight] == nil && s.expWeight == nil {
+            let b = MergeMethodRegistry.info(.subspace).parameter(RecipeKey.expWeight)!.defaultBounds!
+            p.append(Parameter(name: RecipeKey.expWeight, lower: b.lowerBound, upper: b.upperBound))
+        }
+        return p
+    }
+
+    static func recipe(fixed: MergeRecipe, point: [String: Double], space: MergeSpaceSpec) throws -> MergeRecipe {
+        var rest = point
+        var gates: [Double] = []
+        for g in 0..<groups(space) {
+            for n in gateNames(space, group: g) {
+                guard let n else { gates.append(space.residualGate!); continue }
+                guard let x = point[n] else { throw RecipeError(.missing, parameter: n, "subspace searches it") }
+                gates.append(x)
+                rest[n] = nil
+            }
+        }
+        var r = try GlobalSpace.recipe(fixed: fixed, point: rest)
+        r.parameters[RecipeKey.bands] = .list((space.bands ?? defaultBands).map(Double.init))
+        r.parameters[RecipeKey.gates] = .list(gates)
+        if let x = space.expWeight { r.parameters[RecipeKey.expWeight] = .number(x) }
+        if let g = space.layerGroup { r.parameters[RecipeKey.layerGroup] = .number(Double(g)) }
         return r
     }
 }

@@ -97,6 +97,8 @@ public struct ObjectiveSpec: Codable, Sendable, Equatable {
     /// testbed, command: the fidelities a trial may be evaluated at, ascending (the last is
     /// full fidelity); nil: none (every trial at full fidelity, stored as absent). Fidelities.swift.
     public var fidelities: [FidelitySpec]?
+    /// testbed, objective "frism": α of −KL + α·spectral (nil: the default, 1).
+    public var frismAlpha: Double?
 
     public init(name: String, kind: String, landscape: String? = nil, landscapeChecksum: String? = nil,
                 kernel: String? = nil, function: String? = nil, bounds: [BoundSpec]? = nil, delayMs: Int = 0,
@@ -111,7 +113,7 @@ extension ObjectiveSpec {
     enum CodingKeys: String, CodingKey {
         case name, kind, landscape, landscapeChecksum, kernel, surrogate, smoothing, function, bounds, delayMs, references, sumToOne,
              sumToOneBand, seeds, scenario, method, split, metric, objective, directory, mergeSeed, warmStart, command, space,
-             metrics, constraints, fidelities
+             metrics, constraints, fidelities, frismAlpha
     }
 
     // Specs stored by earlier versions lack the newer keys.
@@ -144,6 +146,7 @@ extension ObjectiveSpec {
         metrics = try c.decodeIfPresent([String].self, forKey: .metrics)
         constraints = try c.decodeIfPresent([ConstraintSpec].self, forKey: .constraints)
         fidelities = try c.decodeIfPresent([FidelitySpec].self, forKey: .fidelities)
+        frismAlpha = try c.decodeIfPresent(Double.self, forKey: .frismAlpha)
     }
 }
 

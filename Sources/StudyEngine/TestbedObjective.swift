@@ -55,7 +55,8 @@ enum TestbedSupport {
         let split: Split = try value(spec.split, "split", .validation)
         let metric: Metric = try value(spec.metric, "metric", .meanLogprob)
         let target: TestbedGoal = try value(spec.objective, "objective", .target)
-        let allowed = spec.space?.kind == LayerRangeSpace.name ? [MergeMethod.layerRange] : methods
+        let allowed = spec.space?.kind == LayerRangeSpace.name ? [MergeMethod.layerRange]
+            : spec.space?.kind == SubspaceSpace.name ? [MergeMethod.subspace] : methods
         guard let method = MergeMethod(rawValue: spec.method ?? "task_arithmetic"), allowed.contains(method) else {
             throw SpecError(file: file, key: "\(key).method", "unknown method '\(spec.method ?? "")' (known: \(allowed.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -84,7 +85,7 @@ enum TestbedSupport {
             return try TestbedObjective(name: spec.name, directory: URL(fileURLWithPath: directory), scenario: scenario,
                                         method: method, split: split, metric: metric, target: target, space: space,
                                         mergeSeed: UInt64(spec.mergeSeed ?? 0), mergeSpace: spec.space, metrics: spec.metrics,
-                                        fullLimit: limits?.last)
+                                        fullLimit: limits?.last, frismAlpha: spec.frismAlpha ?? 1)
         } catch let error as SpecError {
             throw error
         } catch {
@@ -144,6 +145,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     public private(set) var builtInReferences: [ReferenceSpec] = []
     /// Multi-objective: the metrics (extras names) searched; the score is the first. nil: `target`'s score.
     public let metrics: [String]?
+    /// Objective frism: α of −KL + α·spectral.
+    public let frismAlpha: Double
 
     // An evaluator keeps mutable caches (one per thread), so runner workers borrow one each.
     private let lock = NSLock()
@@ -153,12 +156,13 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
 
     public init(name: String, directory: URL, scenario: Scenario, method: MergeMethod, split: Split = .validation,
                 metric: Metric = .meanLogprob, target: TestbedGoal = .target, space: SearchSpace, mergeSeed: UInt64 = 0,
-                mergeSpace: MergeSpaceSpec? = nil, metrics: [String]? = nil, fullLimit: Int? = nil) throws {
+                mergeSpace: MergeSpaceSpec? = nil, metrics: [String]? = nil, fullLimit: Int? = nil, frismAlpha: Double = 1) throws {
         self.name = name; self.directory = directory; self.scenario = scenario; self.method = method
         self.split = split; self.metric = metric; self.target = target; self.space = space; self.mergeSeed = mergeSeed
         self.mergeSpace = mergeSpace
         self.metrics = metrics
         self.fullLimit = fullLimit
+        self.frismAlpha = frismAlpha
         let takesSeed = MergeMethodRegistry.info(method).parameter(RecipeKey.seed) != nil
         recipe = MergeRecipe(method: method, parameters: takesSeed ? [RecipeKey.seed: .number(Double(mergeSeed))] : [:])
         builtInReferences = try measureReferences()
@@ -168,15 +172,27 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     func measureReferences() throws -> [ReferenceSpec] {
         try withEvaluator { e in
             var refs: [ReferenceSpec] = []
+            // frism's score exists only for subspace merges: there the one reference is the VLM,
+            // the all-gates-0 subspace merge (KL 0, spectral 0: score 0); the closed forms and
+            // the expert have no frism score (measure them on a target objective of the study).
+            let scored = target != .frism
+            func add(_ name: String, _ params: [String: Double]?, _ s: TestbedScore) {
+                var r = reference(name, params: params, s)
+                if !scored {
+                    guard name == "vlm" else { return }
+                    r.score = 0
+                }
+                refs.append(r)
+            }
             for m in [MergeMethod.frank, .metagpt, .nan] {
-                refs.append(reference(m.rawValue, params: nil, try e.evaluate(spec: MergeSpec(method: m))))
+                add(m.rawValue, nil, try e.evaluate(spec: MergeSpec(method: m)))
             }
             // The parents are points of the weight plane; placed there only for two-weight objectives.
             let twoD = space.names == [RecipeKey.vlWeight, RecipeKey.expWeight]
             let vl = RecipeKey.vlWeight, exp = RecipeKey.expWeight
-            refs.append(reference("vlm", params: twoD ? [vl: 1, exp: 0] : nil, try e.evaluate(decoder: e.family.vlm)))
-            refs.append(reference("expert", params: twoD ? [vl: 0, exp: 1] : nil,
-                                  try e.evaluate(recipe: MergeRecipe(method: .taskArithmetic), searched: [vl: 0, exp: 1])))
+            add("vlm", twoD ? [vl: 1, exp: 0] : nil, try e.evaluate(decoder: e.family.vlm))
+            add("expert", twoD ? [vl: 0, exp: 1] : nil,
+                try e.evaluate(recipe: MergeRecipe(method: .taskArithmetic), searched: [vl: 0, exp: 1]))
             return refs
         }
     }
@@ -191,11 +207,17 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
     static let referenceNames = ["frank", "metagpt", "nan", "vlm", "expert"]
 
     /// The names of the metrics every trial records (the multi-objective `metrics` choose from these).
-    public static let recordedMetrics = ["target", "perception", "skill", "target_exact", "perception_exact", "skill_exact"]
+    /// `neg_kl` is −KL(VLM ‖ merged) on the perception inputs; `spectral` (subspace merges only)
+    /// the spectral magnitude injected: FRISM's label-free pair, both maximized.
+    public static let recordedMetrics = ["target", "perception", "skill", "target_exact", "perception_exact", "skill_exact",
+                                         "neg_kl", "spectral"]
 
     static func extras(_ s: TestbedScore) -> [String: Double] {
-        ["target": s.target, "perception": s.perception, "skill": s.skill,
-         "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact]
+        var x = ["target": s.target, "perception": s.perception, "skill": s.skill,
+                 "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact]
+        if let kl = s.perceptionKL { x["neg_kl"] = -kl }
+        if let sp = s.spectral { x["spectral"] = sp }
+        return x
     }
 
     /// The trial's value: the first metric of a multi-objective, else the goal's score.
@@ -207,7 +229,8 @@ public final class TestbedObjective: Objective, @unchecked Sendable {
         lock.lock()
         let borrowed = n.map { idleLimited[$0]?.popLast() } ?? idle.popLast()
         lock.unlock()
-        let e = try borrowed ?? TestbedEvaluator(directory: directory, scenario: scenario, split: split, metric: metric, objective: target, limit: n)
+        let e = try borrowed ?? TestbedEvaluator(directory: directory, scenario: scenario, split: split, metric: metric, objective: target, limit: n,
+                                                         frismAlpha: frismAlpha)
         defer {
             lock.lock()
             if let n { idleLimited[n, default: []].append(e) } else { idle.append(e) }

@@ -7,6 +7,9 @@ public enum TestbedGoal: String, Sendable, CaseIterable, Codable {
     case target
     /// Retention: the mean of the perception score (`see`) and the expert's skill score.
     case retention
+    /// FRISM's label-free objective (subspace merges): −KL(VLM ‖ merged) on the perception
+    /// inputs + α·spectral magnitude injected (`TestbedEvaluator.frismAlpha`).
+    case frism
 }
 
 /// One evaluation of a (merged) VLM on a scenario. Every task is scored with both metrics;
@@ -25,6 +28,10 @@ public struct TestbedScore: Sendable, Codable, Equatable {
     public let skillLogprob: Double
     public let skillInterval: Interval
     public let metric: Metric
+    /// KL(VLM ‖ merged) of the next-token distributions on the perception inputs (`meanKL`).
+    public var perceptionKL: Double? = nil
+    /// subspace merges: the spectral magnitude injected, in [0, 1] (`SubspaceFactors.spectral`).
+    public var spectral: Double? = nil
 
     /// Perception and skill in the evaluator's metric.
     public var perception: Double { metric == .exactMatch ? perceptionExact : perceptionLogprob }
@@ -49,15 +56,20 @@ public final class TestbedEvaluator {
     public let perception: [TaskExample]
     public let skill: [TaskExample]
     private var cachedStats: TaskVectorStats?
+    /// FRISM's α (objective `frism`): score = −KL + α·spectral.
+    public let frismAlpha: Double
+    /// The unmerged VLM's logits on the perception inputs (the KL's teacher), computed once.
+    private var teacherLogits: [Float]?
 
     public init(directory: URL, scenario: Scenario, split: Split = .validation, metric: Metric = .meanLogprob,
-                objective: TestbedGoal = .target, bootstrapSeed: UInt64 = 0, limit: Int? = nil) throws {
+                objective: TestbedGoal = .target, bootstrapSeed: UInt64 = 0, limit: Int? = nil, frismAlpha: Double = 1) throws {
         family = try TestbedFamily.shared(directory: directory)
         self.scenario = scenario
         self.split = split
         self.metric = metric
         self.objective = objective
         self.bootstrapSeed = bootstrapSeed
+        self.frismAlpha = frismAlpha
         func examples(_ task: String) throws -> [TaskExample] {
             let all = try TaskData.load(task: task, directory: directory).examples(split)
             return limit.map { Array(all.prefix($0)) } ?? all
@@ -103,7 +115,11 @@ public final class TestbedEvaluator {
             throw TestbedError("linear merge with zero total weight")
         }
         let decoder = try family.mergedDecoder(scenario: scenario, spec: spec, coefficients: try coefficients(for: spec))
-        return try evaluate(decoder: decoder)
+        var spectral: Double? = nil
+        if let config = spec.subspace, spec.method == .subspace {
+            spectral = try family.subspaceFactors(scenario, rank: config.rank).spectral(config, pairing: family.pairings[scenario]!)
+        }
+        return try evaluate(model: try family.vlmModel(decoder: decoder), spectral: spectral)
     }
 
     /// Scores the VLM with a given language model (e.g. the unmerged VLM: `family.vlm`).
@@ -116,8 +132,11 @@ public final class TestbedEvaluator {
         try evaluate(model: try family.vlmModel(checkpoint: path))
     }
 
-    func evaluate(model: DecoderModel) throws -> TestbedScore {
-        let t = try model.score(target), p = try model.score(perception), k = try model.score(skill)
+    func evaluate(model: DecoderModel, spectral: Double? = nil) throws -> TestbedScore {
+        let perceptionLogits = try model.logits(perception.map(\.input))
+        if teacherLogits == nil { teacherLogits = try family.vlmModel(decoder: family.vlm).logits(perception.map(\.input)) }
+        let kl = meanKL(teacher: teacherLogits!, student: perceptionLogits, examples: perception, vocab: model.config.vocabSize)
+        let t = try model.score(target), p = model.score(perception, logits: perceptionLogits), k = try model.score(skill)
         let seed = bootstrapSeed
         let ti = Bootstrap.interval([t.values(metric)], seed: seed)
         let pi = Bootstrap.interval([p.values(metric)], seed: seed &+ 1)
@@ -130,11 +149,18 @@ public final class TestbedEvaluator {
         case .retention:
             value = (p.mean(metric) + k.mean(metric)) / 2
             vi = Bootstrap.interval([p.values(metric), k.values(metric)], seed: seed &+ 3) { ($0[0] + $0[1]) / 2 }
+        case .frism:
+            // Undefined (NaN) for a merge that is not a subspace merge: it has no spectral magnitude.
+            value = -kl + frismAlpha * (spectral ?? .nan)
+            vi = Interval(low: value, high: value)  // no resampling: the KL is one calibration mean
         }
-        return TestbedScore(value: value, valueInterval: vi,
+        var score = TestbedScore(value: value, valueInterval: vi,
                             targetExact: t.exactMatch, targetLogprob: t.meanLogprob, targetInterval: ti,
                             perceptionExact: p.exactMatch, perceptionLogprob: p.meanLogprob, perceptionInterval: pi,
                             skillExact: k.exactMatch, skillLogprob: k.meanLogprob, skillInterval: ki, metric: metric)
+        score.perceptionKL = kl
+        score.spectral = spectral
+        return score
     }
 }
 

@@ -31,6 +31,9 @@ public final class TestbedFamily: Sendable {
     /// of their elements are shared (the VLM's extra `<img>` rows are not).
     public let pairings: [Scenario: TensorPairing]
     public let baseConfig: TextConfig
+    /// subspace merges: the SVD factors per (scenario, rank), computed once per process (the
+    /// family's matrices are small; checkpoint merges use the on-disk `SubspaceCache`).
+    private let factorStore = FactorStore()
 
     public static let modelNames = ["base", "vlm", "expert-language", "expert-reasoning"]
 
@@ -154,6 +157,7 @@ public final class TestbedFamily: Sendable {
     /// `mergeTensor` with the coefficients of its layer (or tensor); elements beyond the shared
     /// vocabulary rows keep the VLM's values, as in the checkpoint merge pipeline.
     public func mergedDecoder(scenario: Scenario, spec: MergeSpec, coefficients: Coefficients) throws -> DecoderWeights {
+        if spec.method == .subspace { return try subspaceDecoder(scenario: scenario, spec: spec) }
         let pairing = pairings[scenario]!
         let expert = experts[scenario]!
         let config = spec.config
@@ -176,8 +180,54 @@ public final class TestbedFamily: Sendable {
         return out
     }
 
+    /// The expert's truncated SVD factors of a scenario at a rank (computed on first use).
+    public func subspaceFactors(_ scenario: Scenario, rank: Int) throws -> SubspaceFactors {
+        try factorStore.get(scenario, rank) {
+            let expert = experts[scenario]!
+            return try SubspaceFactors.compute(pairings[scenario]!, rank: rank, base: { c in
+                guard let w = base[c] else { throw TestbedError("tensor '\(c)' missing from the base") }
+                return w
+            }, expert: { c in
+                guard let w = expert[c] else { throw TestbedError("tensor '\(c)' missing from the expert") }
+                return w
+            })
+        }
+    }
+
+    /// subspace: each paired tensor through `subspaceMergeTensor` with its factors.
+    func subspaceDecoder(scenario: Scenario, spec: MergeSpec) throws -> DecoderWeights {
+        guard let config = spec.subspace else { throw TestbedError("subspace needs its bands and gates") }
+        let pairing = pairings[scenario]!
+        try config.validate(layers: pairing.layerCount)
+        let factors = try subspaceFactors(scenario, rank: config.rank)
+        let expert = experts[scenario]!
+        var out: DecoderWeights = [:]
+        for t in pairing.tensors {
+            guard let c = t.canonical else { continue }
+            guard case let .merge(_, _, _, shared) = t.action else { out[c] = vlm[c]; continue }
+            guard let b = base[c], let v = vlm[c], let e = expert[c] else { throw TestbedError("tensor '\(c)' missing from the cached weights") }
+            out[c] = subspaceMergeTensor(base: Array(b[0..<shared]), vlm: v, expert: Array(e[0..<shared]), factor: factors.factors[c],
+                                         config: config, layer: t.layer, lambda: spec.expWeight)
+        }
+        return out
+    }
+
     /// Task-vector statistics for the closed forms (one pass over the checkpoints).
     public func stats(_ scenario: Scenario) throws -> TaskVectorStats {
         try computeTaskVectorStats(pairings[scenario]!, threads: 1)
+    }
+}
+
+/// Factors computed once per (scenario, rank), shared by the evaluators of all threads.
+final class FactorStore: @unchecked Sendable {
+    private let lock = NSLock()
+    private var factors: [String: SubspaceFactors] = [:]
+    func get(_ s: Scenario, _ rank: Int, _ make: () throws -> SubspaceFactors) throws -> SubspaceFactors {
+        lock.lock(); defer { lock.unlock() }
+        let key = "\(s.rawValue)/\(rank)"
+        if let f = factors[key] { return f }
+        let f = try make()
+        factors[key] = f
+        return f
     }
 }

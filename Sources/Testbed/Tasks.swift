@@ -10,6 +10,10 @@ public struct TaskExample: Sendable, Decodable {
 
     enum CodingKeys: String, CodingKey { case tokens, answerStart = "answer_start", image }
 
+    public init(tokens: [Int], answerStart: Int, image: [Float]? = nil) {
+        self.tokens = tokens; self.answerStart = answerStart; self.image = image
+    }
+
     public var input: DecoderModel.Input { DecoderModel.Input(tokens: tokens, image: image) }
 }
 
@@ -63,7 +67,11 @@ extension DecoderModel {
     /// family.py's `score`: position p predicts token p+1; exact = argmax equals the answer at every
     /// answer position (the closing `<eos>` excluded); log-prob = mean over the answer tokens.
     public func score(_ examples: [TaskExample]) throws -> TaskScore {
-        let logits = try self.logits(examples.map(\.input))
+        score(examples, logits: try self.logits(examples.map(\.input)))
+    }
+
+    /// `score` from the packed logits of the examples (`logits(_:)`).
+    public func score(_ examples: [TaskExample], logits: [Float]) -> TaskScore {
         let vocab = config.vocabSize
         var exact: [Double] = [], logprob: [Double] = []
         var row0 = 0
@@ -88,6 +96,35 @@ extension DecoderModel {
         }
         return TaskScore(exact: exact, logprob: logprob)
     }
+}
+
+/// FRISM's vision-preservation term: KL(teacher ‖ student) of the next-token distributions at
+/// the answer positions `score` reads (position p predicts token p+1, the closing `<eos>`
+/// excluded), averaged over an example's positions, then over the examples. Log-softmax in
+/// Double around each row's maximum. `teacher` and `student` are packed logits of `examples`.
+public func meanKL(teacher: [Float], student: [Float], examples: [TaskExample], vocab: Int) -> Double {
+    var total = 0.0
+    var row0 = 0
+    for e in examples {
+        let positions = (e.answerStart - 1)..<(e.tokens.count - 2)
+        var sum = 0.0
+        for p in positions {
+            let base = (row0 + p) * vocab
+            func logSoftmax(_ x: [Float]) -> [Double] {
+                var m = -Float.infinity
+                for j in 0..<vocab where x[base + j] > m { m = x[base + j] }
+                var z = 0.0
+                for j in 0..<vocab { z += Foundation.exp(Double(x[base + j] - m)) }
+                let lz = Foundation.log(z)
+                return (0..<vocab).map { Double(x[base + $0] - m) - lz }
+            }
+            let lp = logSoftmax(teacher), lq = logSoftmax(student)
+            for j in 0..<vocab { sum += Foundation.exp(lp[j]) * (lp[j] - lq[j]) }
+        }
+        total += positions.isEmpty ? 0 : sum / Double(positions.count)
+        row0 += e.tokens.count
+    }
+    return examples.isEmpty ? 0 : total / Double(examples.count)
 }
 
 /// A seeded percentile bootstrap of a mean (2.5% and 97.5% of `resamples` resampled means).

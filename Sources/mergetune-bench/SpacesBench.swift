@@ -19,7 +19,7 @@ struct SpacesBench: ParsableCommand {
 
     @Option(help: "Seeds per (space, optimizer).") var seeds: Int = 5
     @Option(help: "Optimizers (comma-separated).") var optimizers: String = "random,sobol,gp,cmaes"
-    @Option(help: "Testbed spaces: global, frank_scaled, frank_wide, frank_decay, per_layer_k2, per_layer, layer_range (comma-separated; empty: none).")
+    @Option(help: "Testbed spaces: global, frank_scaled, frank_wide, frank_decay, per_layer_k2, per_layer, layer_range, subspace (comma-separated; empty: none).")
     var spaces: String = "global,frank_scaled,frank_wide,per_layer_k2,per_layer"
     @Option(help: "Evaluations per parameter (the default budget rule is 20).") var perParameter: Int = 20
     @Option(help: "Analytic functions (rosenbrock, ackley, levy; comma-separated; empty: none).") var functions: String = "levy,ackley,rosenbrock"
@@ -42,6 +42,8 @@ struct SpacesBench: ParsableCommand {
         "per_layer_k2": "space = \"per_layer\"\nknots = 2\n" + weightBox,
         "per_layer": "space = \"per_layer\"\n" + weightBox,
         "layer_range": "space = \"layer_range\"",
+        // FRISM's gates on ranks 1–2, 3–8, 9–24 and the residual, λ_R searched (5-D).
+        "subspace": "space = \"subspace\"\nbands = [2, 8, 24]",
     ]
 
     func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }

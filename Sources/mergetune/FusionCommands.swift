@@ -84,7 +84,7 @@ struct Merge: ParsableCommand {
     var passThroughUnpaired = false
     @Option(help: "A mergekit YAML config (linear, task_arithmetic, ties, dare_linear, dare_ties) instead of --method and its parameters.")
     var config: String?
-    @Option(help: "linear, task_arithmetic, ties, dare_linear, dare_ties, frank, metagpt, nan, layer_range.")
+    @Option(help: "linear, task_arithmetic, ties, dare_linear, dare_ties, frank, metagpt, nan, layer_range, subspace.")
     var method: MergeMethod?
     // Decimal numbers only (no hex floats, nan or inf), as in every file mergetune reads.
     @Option(name: .customLong("vl-weight"), help: "λ_V, weight of the VLM's task vector (default 1).") var vlWeightArgument: DecimalArgument?
@@ -96,6 +96,10 @@ struct Merge: ParsableCommand {
     @Option(help: "Rescale of kept entries: none, l1 (keep the L1 norm; DARE default) or inverse_density (DARE paper).")
     var rescale: TaskArithmeticConfig.Rescale?
     @Option(help: "layer_range: decoder layers A-B (0-based, inclusive).") var layers: String?
+    @Option(help: "subspace: ascending rank boundaries of the SVD bands, e.g. 4,16,64 (the last is the truncation rank).") var bands: String?
+    @Option(help: "subspace: gates in [0, 1], one per band then the residual's, per gate group, e.g. 1,0.5,0,0.") var gates: String?
+    @Option(name: .customLong("layer-group"), help: "subspace: consecutive decoder layers sharing one gate vector (default: all).") var layerGroup: Int?
+    @Option(name: .customLong("svd-cache"), help: "subspace: the SVD-factor cache directory (default $MERGETUNE_CACHE/svd, else ~/.cache/mergetune/svd).") var svdCache: String?
     @OptionGroup var closed: ClosedFormOptions
     @Option(help: "Output dtype (bf16, f16, f32, f64); default: the VLM's (or the config's out_dtype).") var dtype: String?
     @Option(help: "Maximum shard size, e.g. 5GB, 500MB.") var maxShardSize: String = "5GB"
@@ -115,6 +119,9 @@ struct Merge: ParsableCommand {
         if let seed { p[RecipeKey.seed] = .number(Double(seed)) }
         if let normalize { p[RecipeKey.normalize] = .bool(normalize) }
         if let rescale { p[RecipeKey.rescale] = .string(rescale.rawValue) }
+        if let bands { p[RecipeKey.bands] = .list(Merge.numbers(bands)) }
+        if let gates { p[RecipeKey.gates] = .list(Merge.numbers(gates)) }
+        if let layerGroup { p[RecipeKey.layerGroup] = .number(Double(layerGroup)) }
         if let layers, let r = parseRange(layers) {
             p[RecipeKey.layerStart] = .number(Double(r.lowerBound))
             p[RecipeKey.layerEnd] = .number(Double(r.upperBound))
@@ -128,6 +135,11 @@ struct Merge: ParsableCommand {
 
     static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
+    /// "4,16,64" → [4, 16, 64]; an entry that is not a number becomes NaN, which the recipe refuses.
+    static func numbers(_ s: String) -> [Double] {
+        s.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) ?? .nan }
+    }
+
     func validate() throws {
         if !dryRun && output == nil { throw ValidationError("missing -o/--output (or use --dry-run)") }
         if let dtype, DType(userName: dtype).map({ $0.isFloatingPoint }) != true {
@@ -139,7 +151,8 @@ struct Merge: ParsableCommand {
             let given = [("--method", method != nil), ("--vl-weight", vlWeightArgument != nil), ("--exp-weight", expWeightArgument != nil),
                          ("--density", densityArgument != nil), ("--seed", seed != nil), ("--normalize/--no-normalize", normalize != nil),
                          ("--rescale", rescale != nil), ("--layers", layers != nil), ("--attention", closed.attention != nil),
-                         ("--decay", closed.decay != nil), ("--granularity", closed.granularity != nil)].filter(\.1).map(\.0)
+                         ("--decay", closed.decay != nil), ("--granularity", closed.granularity != nil), ("--bands", bands != nil),
+                         ("--gates", gates != nil), ("--layer-group", layerGroup != nil)].filter(\.1).map(\.0)
             if !given.isEmpty {
                 throw ValidationError("--config gives the method and its parameters: drop \(given.joined(separator: ", ")) (or edit the config)")
             }
@@ -167,7 +180,8 @@ struct Merge: ParsableCommand {
                        RecipeKey.density: "--density", RecipeKey.seed: "--seed", RecipeKey.normalize: "--normalize",
                        RecipeKey.rescale: "--rescale", RecipeKey.layerStart: "--layers", RecipeKey.layerEnd: "--layers",
                        RecipeKey.attention: "--attention", RecipeKey.decay: "--decay", RecipeKey.granularity: "--granularity",
-                       RecipeKey.schedule: "--schedule"]
+                       RecipeKey.schedule: "--schedule", RecipeKey.bands: "--bands", RecipeKey.gates: "--gates",
+                       RecipeKey.layerGroup: "--layer-group"]
         guard let p = e.parameter, let o = options[p] else { return e.description }
         if e.kind == .unknown { return "\(o) does not apply to \(method.rawValue) (\(p) is not one of its parameters)" }
         return "\(o): \(e.message)"
@@ -223,6 +237,7 @@ struct Merge: ParsableCommand {
         options.maxShardBytes = parseByteSize(maxShardSize)!
         options.recipe = recipe
         options.writerVersion = Ledger.writerVersion
+        options.subspaceCache = svdCache
         // mergekit's config where mergekit can express the merge (docs/fusion.md lists what it cannot).
         var mergekitNote: String
         do {
@@ -240,6 +255,10 @@ struct Merge: ParsableCommand {
             print("weights     closed form, granularity \(spec.effectiveGranularity.rawValue)")
         case .layerRange:
             print("weights     θ_V + \(fmt(spec.expWeight))·τ_R on layers \(spec.layerRange!.lowerBound)-\(spec.layerRange!.upperBound)")
+        case .subspace:
+            let c = spec.subspace!
+            print("weights     θ_V + \(fmt(spec.expWeight))·(gated SVD bands of τ_R): bands \(c.bands), gates [\(c.gates.map { fmt($0) }.joined(separator: ", "))]"
+                  + (c.layerGroup.map { ", \($0) layers per gate group" } ?? ""))
         default:
             func w(_ g: [Double]?, _ x: Double) -> String { g.map { "gradient [" + $0.map { fmt($0) }.joined(separator: ", ") + "]" } ?? fmt(x) }
             print("weights     vl \(w(spec.vlWeightGradient, spec.vlWeight))  exp \(w(spec.expWeightGradient, spec.expWeight))"

@@ -35,6 +35,12 @@ struct TestbedOptions: ParsableArguments {
     var bootstrapSeed: UInt64 = 0
 
     func directory() throws -> URL { try TestbedFamily.locate(testbed) }
+
+    func validate() throws {
+        if objective == .frism {
+            throw ValidationError("--objective frism scores subspace merges, which a study searches (space = \"subspace\", docs/studies.md); here use target or retention (the KL is printed as neg_kl)")
+        }
+    }
 }
 
 func formatScore(_ s: TestbedScore, _ scenario: Scenario) -> String {
@@ -80,7 +86,7 @@ struct TestbedEval: ParsableCommand {
     }
 
     func validate() throws {
-        if method == .layerRange { throw ValidationError("testbed eval does not take layer_range") }
+        if method == .layerRange || method == .subspace { throw ValidationError("testbed eval does not take \(method.rawValue)") }
         do { try recipe.check() } catch let e as RecipeError { throw ValidationError(Merge.optionMessage(e, method: method)) }
     }
 
@@ -94,8 +100,9 @@ struct TestbedEval: ParsableCommand {
             print(formatScore(s, scenario))
             print(String(format: "(%.3f s)", Date().timeIntervalSince(start)))
             // The last line, for a study's `score = "stdout"`: the same names as the testbed objective's extras.
-            let line: [String: Double] = ["score": s.value, "target": s.target, "perception": s.perception, "skill": s.skill,
+            var line: [String: Double] = ["score": s.value, "target": s.target, "perception": s.perception, "skill": s.skill,
                                           "target_exact": s.targetExact, "perception_exact": s.perceptionExact, "skill_exact": s.skillExact]
+            if let kl = s.perceptionKL { line["neg_kl"] = -kl }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(line), as: UTF8.self))

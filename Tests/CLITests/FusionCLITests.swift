@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SafeTensors
 import TestSupport
 
 /// End-to-end tests of the fusion subcommands: run the built binary, check output and exit code.
@@ -49,6 +50,31 @@ final class FusionCLITests: XCTestCase {
         XCTAssertEqual(again.code, 1)
         XCTAssertTrue(again.err.contains("already exists"), again.err)
         XCTAssertEqual(try run(["merge"] + triple + ["--method", "ties", "--density", "0.5", "--force", "-o", out]).code, 0)
+    }
+
+    /// `merge --method subspace`: all gates 1 writes task arithmetic at (1, λ_R) (to float
+    /// rounding), the factors go to --svd-cache (a second merge reads them), and a gate list of
+    /// the wrong length is a usage error naming --gates.
+    func testSubspaceMergeCachesItsFactorsAndAllGatesOneIsTaskArithmetic() throws {
+        let cache = tmp("svd-cache"), out = tmp("subspace"), again = tmp("subspace2"), ta = tmp("ta-ref")
+        let args = ["merge"] + triple + ["--method", "subspace", "--bands", "2,4", "--gates", "1,1,1", "--exp-weight", "0.5", "--svd-cache", cache]
+        let r = try run(args + ["-o", out])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("computed and cached in \(cache)"), r.err)
+        XCTAssertTrue(r.out.contains("bands [2, 4], gates [1, 1, 1]"), r.out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".safetensors") }.count, 1)
+        let r2 = try run(args + ["-o", again])
+        XCTAssertEqual(r2.code, 0, r2.err)
+        XCTAssertTrue(r2.err.contains("read from the cache"), r2.err)
+        XCTAssertEqual(try run(["merge"] + triple + ["--method", "task_arithmetic", "--vl-weight", "1", "--exp-weight", "0.5", "-o", ta]).code, 0)
+        let a = try Checkpoint(path: out), b = try Checkpoint(path: ta)
+        XCTAssertEqual(a.names, b.names)
+        for name in a.names {
+            for (x, y) in zip(try a.tensor(name).floats(), try b.tensor(name).floats()) { XCTAssertEqual(x, y, accuracy: 1e-5 * (1 + abs(y)), name) }
+        }
+        XCTAssertEqual(try run(["merge"] + triple + ["--method", "subspace", "--bands", "2,4", "--gates", "1,1", "-o", tmp("x")]).code, 2)
+        let usage = try run(["merge"] + triple + ["--method", "subspace", "--bands", "2,4", "--gates", "1,1", "-o", tmp("x")])
+        XCTAssertTrue(usage.err.contains("--gates"), usage.err)
     }
 
     func testDryRunWritesNothing() throws {

@@ -5,7 +5,11 @@ import SafeTensors
 
 /// Values for the parameters a method requires (layer_range's range), so its defaults can run.
 private func requiredValues(_ m: MergeMethod) -> [String: RecipeValue] {
-    m == .layerRange ? [RecipeKey.layerStart: .number(0), RecipeKey.layerEnd: .number(0)] : [:]
+    switch m {
+    case .layerRange: return [RecipeKey.layerStart: .number(0), RecipeKey.layerEnd: .number(0)]
+    case .subspace: return [RecipeKey.bands: .list([1]), RecipeKey.gates: .list([1, 0.5])]  // one band of rank 1, half the residual
+    default: return [:]
+    }
 }
 
 /// The merged language-model tensors of the small fixture triple (2 decoder layers) under a
@@ -24,6 +28,16 @@ private final class FixtureTriple {
         }
     }
     func merged(_ spec: MergeSpec) throws -> [String: [Float]] {
+        if let config = spec.subspace {
+            let factors = try SubspaceFactors.compute(pairing, rank: config.rank, base: { self.inputs[$0]!.0 }, expert: { self.inputs[$0]!.2 })
+            var out: [String: [Float]] = [:]
+            for t in pairing.tensors {
+                guard let c = t.canonical, let (b, v, e) = inputs[c] else { continue }
+                out[c] = subspaceMergeTensor(base: b, vlm: v, expert: e, factor: factors.factors[c], config: config, layer: t.layer,
+                                             lambda: spec.expWeight)
+            }
+            return out
+        }
         let coefficients = try ClosedForm.coefficients(for: spec, layerCount: pairing.layerCount, stats: stats)
         var out: [String: [Float]] = [:]
         for t in pairing.tensors {
@@ -65,6 +79,7 @@ final class RecipeConformanceTests: XCTestCase {
             let spec = try MergeRecipe(method: m, parameters: requiredValues(m)).spec()
             var expected = MergeSpec(method: m)
             if m == .layerRange { expected.layerRange = 0...0 }
+            if m == .subspace { expected.subspace = SubspaceConfig(bands: [1], gates: [1, 0.5]) }
             XCTAssertEqual(spec, expected, "\(m)")
             try spec.validate()
         }
@@ -92,8 +107,8 @@ final class RecipeConformanceTests: XCTestCase {
                 checked += 1
             }
         }
-        // vl/exp for 5 methods, density for 3, alpha, decay.
-        XCTAssertEqual(checked, 15)
+        // vl/exp for 5 methods, density for 3, alpha, decay, subspace's exp_weight.
+        XCTAssertEqual(checked, 16)
     }
 
     /// Errors name the parameter and say what is wrong, for every kind of mistake.

@@ -26,6 +26,10 @@ struct SpaceCase: CustomStringConvertible, Sendable {
         SpaceCase(label: "per_layer-knots3", space: "per_layer", table: "space = \"per_layer\"\nknots = 3", dimension: 6),
         SpaceCase(label: "per_layer-ties-g2", space: "per_layer", table: "method = \"ties\"\nspace = \"per_layer\"\nlayer_group = 2", dimension: 5),
         SpaceCase(label: "layer_range", space: "layer_range", table: "space = \"layer_range\"", dimension: 3),
+        SpaceCase(label: "subspace", space: "subspace", table: "space = \"subspace\"\nbands = [2, 8, 24]", dimension: 5),
+        SpaceCase(label: "subspace-g2-residual", space: "subspace",
+                  table: "space = \"subspace\"\nbands = [4, 16]\nlayer_group = 2\nresidual_gate = 1", dimension: 5),
+        SpaceCase(label: "subspace-fixed-lambda", space: "subspace", table: "space = \"subspace\"\nexp_weight = 0.8", dimension: 4),
     ]
 }
 
@@ -63,7 +67,7 @@ func boxPoints(_ space: SearchSpace, count: Int, seed: UInt64) -> [[String: Doub
 struct SearchSpaceConformanceTests {
     @Test func everyRegisteredSpaceHasAConformanceCase() {
         #expect(Set(MergeSpaces.names) == Set(SpaceCase.all.map(\.space)), "a new space needs its case in SpaceCase.all")
-        #expect(MergeSpaces.names == ["global", "frank_scaled", "per_layer", "layer_range"])
+        #expect(MergeSpaces.names == ["global", "frank_scaled", "per_layer", "layer_range", "subspace"])
     }
 
     @Test(arguments: SpaceCase.all)
@@ -107,14 +111,29 @@ struct SearchSpaceConformanceTests {
             case "layer_range":
                 let (a, b) = LayerRangeSpace.layers(point["layer_start"]!, point["layer_end"]!, count: 4)
                 #expect(spec.layerRange == a...b && spec.expWeight == point["alpha"]!)
+            case "subspace":
+                // The gates, group by group (bands then the residual; a fixed residual as given), and λ_R.
+                let s = o.space!
+                let groups = s.layerGroup == nil ? 1 : 2
+                var gates: [Double] = []
+                for g in 0..<groups {
+                    let suffix = groups == 1 ? "" : "_l\(g)"
+                    gates += s.bands!.indices.map { point["gate_\($0)\(suffix)"]! } + [s.residualGate ?? point["gate_res\(suffix)"]!]
+                }
+                #expect(spec.subspace == SubspaceConfig(bands: s.bands!, gates: gates, layerGroup: s.layerGroup))
+                let lambda = s.expWeight ?? point["exp_weight"]!
+                #expect(s.expWeight == nil || point["exp_weight"] == nil)
+                #expect(spec.expWeight == lambda && layers.allSatisfy { $0 == CoefficientPair(1, lambda) })
+                #expect(box.parameters.filter { $0.name.hasPrefix("gate_") }.allSatisfy { $0.lower == 0 && $0.upper == 1 })
             default:
                 #expect(spec.vlWeight == point["vl_weight"]! && spec.expWeight == point["exp_weight"]!)
                 #expect(spec.vlWeightGradient == nil)
             }
             // mergekit YAML and back: the same merge where expressible, a clear error where not.
-            if c.space == "layer_range" {
+            if c.space == "layer_range" || c.space == "subspace" {
+                #expect(MergeSpaces.kind(named: c.space)!.mergekitLimitation != nil)
                 #expect(throws: MergekitError.self) { _ = try MergekitConfig.render(recipe) }
-                do { _ = try MergekitConfig.render(recipe) } catch { #expect("\(error)".contains("layer_range")) }
+                do { _ = try MergekitConfig.render(recipe) } catch { #expect("\(error)".contains(c.space)) }
             } else {
                 let yaml = try MergekitConfig.render(recipe)
                 #expect(try MergekitConfig.parse(yaml: yaml).spec() == spec, "\(yaml)")
@@ -197,6 +216,23 @@ struct SearchSpaceSpecErrorTests {
         #expect(box.parameters[0].lower == 0.5 && box.parameters[1].upper == 2)
     }
 
+    @Test func badSubspaceKeysNameTheKey() throws {
+        let order = try #require(try error("space = \"subspace\"\nbands = [8, 2]"))
+        #expect(order.key == "objectives[0].bands" && order.message.contains("ascending"), "\(order)")
+        let residual = try #require(try error("space = \"subspace\"\nresidual_gate = 2"))
+        #expect(residual.key == "objectives[0].residual_gate", "\(residual)")
+        let group = try #require(try error("space = \"subspace\"\nlayer_group = 9"))
+        #expect(group.key == "objectives[0].layer_group", "\(group)")
+        let method = try #require(try error("method = \"ties\"\nspace = \"subspace\""))
+        #expect(method.key == "objectives[0].space" && method.message.contains("subspace"), "\(method)")
+        let frism = try #require(try error("objective = \"frism\""))
+        #expect(frism.key == "objectives[0].objective" && frism.message.contains("subspace"), "\(frism)")
+        let alpha = try #require(try error("space = \"subspace\"\nfrism_alpha = 0.5"))
+        #expect(alpha.key == "objectives[0].frism_alpha" && alpha.message.contains("frism"), "\(alpha)")
+        let spectral = try #require(try error("metrics = [\"neg_kl\", \"spectral\"]"))
+        #expect(spectral.key == "objectives[0].metrics" && spectral.message.contains("subspace"), "\(spectral)")
+    }
+
     @Test func spaceKeysOnAnObjectiveThatMergesNothingAreRefused() throws {
         let text = """
             name = "a"
@@ -217,7 +253,8 @@ struct SearchSpaceStudyTests {
     /// A study of each space on the live testbed, uninterrupted and killed part-way then resumed
     /// from the ledger's stored spec (as `study resume` does): the same trials bit for bit, and
     /// each trial's exported recipe scores what the trial recorded.
-    @Test(arguments: ["", "space = \"frank_scaled\"\nsearch_decay = true", "space = \"per_layer\"\nknots = 2", "space = \"layer_range\""])
+    @Test(arguments: ["", "space = \"frank_scaled\"\nsearch_decay = true", "space = \"per_layer\"\nknots = 2", "space = \"layer_range\"",
+                      "space = \"subspace\"\nbands = [2, 8]"])
     func resumeIsExactAndTheExportedRecipeIsTheMergedOne(_ table: String) throws {
         let dir = try tempDirectory()
         let s = try testbedObjectiveSpec(table, budget: 4, optimizer: "pattern", in: dir)
@@ -254,6 +291,26 @@ struct SearchSpaceStudyTests {
             let recipe = try TrialRecipe.recipe(objective, trial: t)
             #expect(try e.evaluate(spec: recipe.spec()).value == t.value, "\(t.params)")
         }
+    }
+}
+
+@Suite("Search spaces: FRISM's label-free objective")
+struct FrismObjectiveStudyTests {
+    /// objective = "frism": the trial's value is −KL + α·spectral, both recorded as metrics; the
+    /// one reference is the VLM at 0; the Pareto pair parses as metrics.
+    @Test func frismScoreIsNegKLPlusAlphaSpectral() throws {
+        let s = try testbedObjectiveSpec("space = \"subspace\"\nbands = [2, 8]\nexp_weight = 1.0\nobjective = \"frism\"\nfrism_alpha = 0.3")
+        let o = s.objectives[0]
+        #expect(o.frismAlpha == 0.3 && o.method == "subspace" && o.objective == "frism")
+        let objective = try #require(try ObjectiveFactory.make(o, file: "f", key: "objectives[0]") as? TestbedObjective)
+        #expect(objective.space.names == ["gate_0", "gate_1", "gate_res"])
+        #expect(objective.builtInReferences.map(\.name) == ["vlm"] && objective.builtInReferences[0].score == 0)
+        let (value, extras) = try objective.evaluateWithExtras([0.9, 0.2, 0.5])
+        let x = try #require(extras)
+        #expect(abs(value - (x["neg_kl"]! + 0.3 * x["spectral"]!)) < 1e-12)
+        #expect(x["neg_kl"]! < 0 && x["spectral"]! > 0 && x["spectral"]! < 1)
+        let pair = try testbedObjectiveSpec("space = \"subspace\"\nexp_weight = 1.0\nmetrics = [\"neg_kl\", \"spectral\"]")
+        #expect(pair.objectives[0].metrics == ["neg_kl", "spectral"])
     }
 }
 
@@ -309,6 +366,60 @@ struct SearchSpaceCommandTests {
             let onDisk = try e.evaluate(checkpoint: root.appendingPathComponent(ckpt).path).value
             let inMemory = try e.evaluate(spec: exported.spec()).value
             #expect(abs(onDisk - inMemory) < 1e-2, "\(onDisk) vs \(inMemory)")
+        }
+    }
+
+    /// A subspace study on a command objective: each trial writes the gated merge of real
+    /// checkpoints, the SVD factors are computed once into `svd_cache` (never beside the inputs),
+    /// and each checkpoint is the testbed's in-memory merge of the trial's recipe.
+    @Test func subspaceTrialsMergeRealCheckpointsThroughTheSVDCache() throws {
+        let dir = try tempDirectory()
+        let cache = dir.appendingPathComponent("svd").path
+        let text = """
+            name = "cmd-subspace"
+            seeds = 1
+            budget = 2
+            [[optimizers]]
+            kind = "random"
+            [[objectives]]
+            kind = "command"
+            name = "sub"
+            command = \(pythonEvaluator("print(sum(p.values()))"))
+            score = "stdout"
+            space = "subspace"
+            bands = [2, 8]
+            [objectives.merge]
+            base = "\(testbedModels)/base"
+            vlm = "\(testbedModels)/vlm"
+            expert = "\(testbedModels)/expert-language"
+            method = "subspace"
+            dtype = "f32"
+            svd_cache = "\(cache)"
+            references = []
+            """
+        let s = try spec(text, in: dir)
+        #expect(s.objectives[0].command?.merge?.svdCache == cache)
+        let ledgerPath = dir.appendingPathComponent("l.sqlite").path
+        let (study, result) = try StudyEngine.launch(spec: s, ledgerPath: ledgerPath, options: LaunchOptions())
+        #expect(result.runsCompleted == 1)
+        let trials = try Ledger(path: ledgerPath).trials(study: study.id!)
+        #expect(trials.count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".safetensors") }.count == 1)
+        let e = try TestbedEvaluator(directory: TestbedStudyTests.directory, scenario: .language)
+        for t in trials {
+            #expect(t.state == .complete, "\(t.error ?? "")")
+            #expect(Set(parseParams(t.params).keys) == ["gate_0", "gate_1", "gate_res", "exp_weight"])
+            let root = dir.appendingPathComponent("l.trials/cmd-subspace/checkpoints/sub")
+            let ckpt = try #require(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasSuffix("-t\(t.number)") })
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(ckpt).appendingPathComponent(MergekitConfig.fileName).path))
+            let exported = try TrialRecipe.recipe(s.objectives[0], trial: t)
+            let onDisk = try e.evaluate(checkpoint: root.appendingPathComponent(ckpt).path)
+            let inMemory = try e.evaluate(spec: exported.spec())
+            // f32 checkpoint: the same weights as the in-memory merge, so the same scores.
+            #expect(onDisk.value == inMemory.value && onDisk.perception == inMemory.perception, "\(onDisk.value) vs \(inMemory.value)")
+        }
+        for m in ["base", "vlm", "expert-language"] {
+            #expect(!(try FileManager.default.contentsOfDirectory(atPath: "\(testbedModels)/\(m)")).contains { $0.hasPrefix("svd") })
         }
     }
 
