@@ -311,6 +311,9 @@ enum MergeTune {
         let page = site.studyPage("mf").body
         let r = (cost * 100).rounded() / 100  // the page's rounding
         #expect(page.contains("cost \(r == r.rounded() ? String(Int(r)) : String(r)) / 3 (\(trials.count) trials)"), "\(page)")
+        // Its regret chart is against cost, as in `study report` (the same sections).
+        let regret = try #require(try Fixture.decode(SectionList.self, site.sectionsAPI("mf")).sections.first { $0.id == "regret" })
+        #expect(regret.html.contains("regret over cost") && regret.html.contains("cost (full-fidelity evaluations)"))
         // An ordinary study's entry has no cost.
         let (_, plain) = try Fixture.finishedLedger("plain", optimizers: ["random"], budget: 4)
         #expect(try Fixture.decode(StudyEntry.self, Fixture.site(plain).studyAPI("plain")).costDone == nil)
