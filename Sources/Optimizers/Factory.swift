@@ -10,12 +10,33 @@ public enum OptimizerFactory {
     public static let options: [String: [String]] = [
         "random": [],
         "sobol": ["scramble"],
-        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending"],
+        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending", "explore"],
         "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop", "fillers"],
         "pattern": ["local_budget", "initial_step", "step_tolerance", "fillers"],
         "powell": ["local_budget", "line_step", "line_tolerance", "ftol", "fillers"],
         "parego": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending", "rho"],
     ]
+
+    /// The generation of the defaults above: it grows by one each time a default changes an
+    /// optimizer's trials. A study records the generation it was created with and keeps it, so
+    /// a ledger written by an older mergetune resumes with the optimizers it started with.
+    public static let defaultsGeneration = 2
+
+    /// What changed, per generation: (generation that changed it, kind, option, the value before).
+    /// Generation 2 (mergetune 0.5): GP-BO explores in 30 % of its model asks (Benchmarks/sample-efficiency.md).
+    static let changedDefaults: [(generation: Int, kind: String, option: String, before: OptionValue)] = [
+        (2, "gp", "explore", .number(0)),
+    ]
+
+    /// `config` with the defaults of `generation` written out where they differ from today's
+    /// (options the config sets itself are kept).
+    public static func config(_ config: OptimizerConfig, defaultsGeneration generation: Int) -> OptimizerConfig {
+        var c = config
+        for change in changedDefaults where change.generation > generation && change.kind == c.kind && c.options[change.option] == nil {
+            c.options[change.option] = change.before
+        }
+        return c
+    }
 
     /// The default `local_budget` of the multi-start local searches (see docs/optimizers.md for
     /// the measurements behind it).
@@ -44,6 +65,7 @@ public enum OptimizerFactory {
             s.hyperStarts = try o.int("hyper_starts", default: s.hyperStarts, min: 1)
             let pending = try o.string("pending", default: s.pending.rawValue, allowed: PendingStrategy.allCases.map(\.rawValue))
             s.pending = PendingStrategy(rawValue: pending)!
+            s.exploration = try o.double("explore", default: s.exploration, atLeast: 0, atMost: 1)
             return GPBO(dimension: dimension, seed: seed, settings: s)
         case "parego":
             var s = ParEGOSettings(dimension: dimension)
@@ -122,6 +144,14 @@ struct Options {
         guard let v = values[name] else { return d }
         guard case .number(let x) = v, x.isFinite, x > lower else {
             throw OptimizerError.badOption(kind: kind, option: name, reason: "expected a number > \(lower), got \(v)")
+        }
+        return x
+    }
+
+    func double(_ name: String, default d: Double, atLeast lower: Double, atMost upper: Double) throws -> Double {
+        guard let v = values[name] else { return d }
+        guard case .number(let x) = v, x.isFinite, x >= lower, x <= upper else {
+            throw OptimizerError.badOption(kind: kind, option: name, reason: "expected a number in [\(lower), \(upper)], got \(v)")
         }
         return x
     }

@@ -15,6 +15,11 @@ public struct GPBOSettings: Sendable, Equatable {
     public var noiseFloor = 1e-6
     /// How pending trials enter the model (`pending`).
     public var pending = PendingStrategy.defaultStrategy
+    /// Share of model asks that explore instead of maximizing log EI (`explore`): such an ask
+    /// takes a random point of the candidates' Pareto set of (posterior mean, posterior sd).
+    /// GP-BO's own asks only (ParEGO's random scalarizations explore already). The default was
+    /// chosen on the sample-efficiency suite (Benchmarks/sample-efficiency.md).
+    public var exploration = 0.3
 
     public init(dimension: Int) { initialPoints = 2 * dimension + 1 }
 }
@@ -172,8 +177,77 @@ public final class GPBO: Optimizer {
         guard let real = try? GaussianProcess(inputs: x, targets: y, dimension: d, theta: th, noiseFloor: settings.noiseFloor) else {
             return RandomGenerator(seed: mixSeed(seed, UInt64(k))).uniformPoint(dimension: d)
         }
-        return try GPBO.maximizeLogEI(real, inputs: x, targets: y, best: best, pending: book.pendingIDs.map { book.points[$0] },
-                                      settings: settings, rng: RandomGenerator(seed: mixSeed(seed, UInt64(k))))
+        let pending = book.pendingIDs.map { book.points[$0] }
+        if settings.exploration > 0 {
+            let coin = RandomGenerator(seed: mixSeed(mixSeed(seed, UInt64(k)), GPBO.explorationStream))
+            if coin.uniform() < settings.exploration {
+                return try GPBO.exploreParetoSet(real, inputs: x, targets: y, pending: pending, settings: settings, rng: coin)
+            }
+        }
+        let point = try GPBO.maximizeLogEI(real, inputs: x, targets: y, best: best, pending: pending,
+                                           settings: settings, rng: RandomGenerator(seed: mixSeed(seed, UInt64(k))))
+        // A batch never repeats a pending trial: a kriging believer's log EI can peak again next
+        // to one (its lie leaves the mean there at the top), and then the ask explores instead.
+        let nearPending = pending.contains { p in zip(p, point).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } < 1e-6 }
+        if nearPending {
+            let coin = RandomGenerator(seed: mixSeed(mixSeed(seed, UInt64(k)), GPBO.explorationStream))
+            return try GPBO.exploreParetoSet(real, inputs: x, targets: y, pending: pending, settings: settings, rng: coin)
+        }
+        return point
+    }
+
+    /// The stream of the exploration coin (and of an exploring ask's draws), apart from the ask's own.
+    static let explorationStream: UInt64 = 0x4558_504C_4F52_4521
+
+    /// An exploring ask (ε-PF of De Ath, Everson, Rahat & Fieldsend, "Greed is good: exploration
+    /// and exploitation trade-offs in Bayesian optimisation", ACM TELO 2021): a point drawn
+    /// uniformly from the scrambled-Sobol candidates that no other candidate beats in both
+    /// posterior mean and posterior sd. That set runs from the model's best guess to its least
+    /// known region, so an exploring ask can land in a basin the design missed, which log EI,
+    /// once the model has seen one basin only, does not pay to visit (Benchmarks/sample-efficiency.md).
+    static func exploreParetoSet(_ real: GaussianProcess, inputs x: [Double], targets y: [Double], pending: [[Double]],
+                                 settings: GPBOSettings, rng: RandomGenerator) throws -> [Double] {
+        let d = real.dimension
+        let gp = withLies(real, inputs: x, targets: y, pending: pending, settings: settings) ?? real
+        let cands = try sobolCandidates(dimension: d, count: settings.candidates, rng: rng)
+        let m = cands.count / d
+        let (mu, sigma) = try gp.predict(cands, count: m)
+        // Candidates the model already knows (sd under 0.1 % of the prior's: next to a told or
+        // pending point) teach nothing; without this a batch could repeat a pending point.
+        let floor = 1e-3 * gp.signalVariance.squareRoot()
+        var open = (0..<m).filter { sigma[$0] > floor }
+        if open.isEmpty { open = Array(0..<m) }
+        let front = paretoSet(mean: open.map { mu[$0] }, sd: open.map { sigma[$0] }).map { open[$0] }
+        let pick = front[rng.integer(below: front.count)]
+        return Array(cands[(pick * d)..<(pick * d + d)])
+    }
+
+    /// Indices of the points no other point beats in both mean and sd (both maximized), in order
+    /// of decreasing mean; of points equal in both, the first. Non-finite values never qualify
+    /// unless nothing else does (then: index 0).
+    static func paretoSet(mean mu: [Double], sd sigma: [Double]) -> [Int] {
+        let ok = mu.indices.filter { mu[$0].isFinite && sigma[$0].isFinite }
+        guard !ok.isEmpty else { return [0] }
+        // Decreasing mean (ties: decreasing sd, then index); keep each point whose sd exceeds every sd before it.
+        let order = ok.sorted { mu[$0] > mu[$1] || (mu[$0] == mu[$1] && (sigma[$0] > sigma[$1] || (sigma[$0] == sigma[$1] && $0 < $1))) }
+        var front: [Int] = []
+        var topSD = -Double.infinity
+        for i in order where sigma[i] > topSD { front.append(i); topSD = sigma[i] }
+        return front
+    }
+
+    /// `count` candidates, row-major: a scrambled Sobol sequence seeded from `rng` (uniform points
+    /// beyond Sobol's dimensions).
+    static func sobolCandidates(dimension d: Int, count: Int, rng: RandomGenerator) throws -> [Double] {
+        var cands: [Double] = []
+        cands.reserveCapacity(count * d)
+        if d <= SobolSequence.maxDimension {
+            let sobol = try SobolSequence(dimension: d, shiftSeed: rng.nextSeed())
+            for _ in 0..<count { cands += sobol.next() }
+        } else {
+            for _ in 0..<count { cands += rng.uniformPoint(dimension: d) }
+        }
+        return cands
     }
 
     /// The acquisition step shared by GP-BO and ParEGO: the model `real` (on `inputs`, standardized
@@ -185,14 +259,7 @@ public final class GPBO: Optimizer {
         let gp = withLies(real, inputs: x, targets: y, pending: pending, settings: settings) ?? real
 
         // Candidates: scrambled Sobol + perturbations of the best observed points.
-        var cands: [Double] = []
-        cands.reserveCapacity((settings.candidates + 256) * d)
-        if d <= SobolSequence.maxDimension {
-            let sobol = try SobolSequence(dimension: d, shiftSeed: rng.nextSeed())
-            for _ in 0..<settings.candidates { cands += sobol.next() }
-        } else {
-            for _ in 0..<settings.candidates { cands += rng.uniformPoint(dimension: d) }
-        }
+        var cands = try sobolCandidates(dimension: d, count: settings.candidates, rng: rng)
         let ranked = y.indices.sorted { y[$0] > y[$1] }
         let local = min(max(settings.candidates / 8, 16), 64)
         for k in 0..<local {

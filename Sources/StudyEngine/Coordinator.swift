@@ -198,7 +198,7 @@ public final class Coordinator {
             guard let opt = prepared.spec.optimizers.first(where: { $0.name == record.optimizer }) else {
                 throw StudyError.badRecord("run \(record.id!) names optimizer '\(record.optimizer)', which the spec lacks")
             }
-            let optimizer = try OptimizerFactory.make(opt.config, dimension: objective.space.dimension, budget: record.budget,
+            let optimizer = try OptimizerFactory.make(prepared.spec.optimizerConfig(opt), dimension: objective.space.dimension, budget: record.budget,
                                                    seed: record.optimizerSeedValue,
                                                    fidelityCount: prepared.spec.objectives.first { $0.name == objective.name }?.fidelities?.count)
             let state = RunState(record: record, objective: objective, optimizer: optimizer)

@@ -69,7 +69,7 @@ public enum StudyEngine {
                                                  timeout: resolved.timeout,
                                                  log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
         let study = try StudyStore.open(prepared, in: ledger, measurer: measurer, trialRoot: trialRoot)
-        return (study, try run(ledger, study, prepared, resolved, options, executor: executor))
+        return (study, try run(ledger, study, try prepared.keepingOptimizerDefaults(of: study), resolved, options, executor: executor))
     }
 
     /// `study resume NAME`: continues a study from the spec stored in the ledger.

@@ -195,6 +195,19 @@ public struct StudySpec: Codable, Sendable, Equatable {
     /// 1–16 as specs always stored it, so a ledger written before this field keeps its
     /// identity (`sameStudy`); this field carries the rule past 16 parameters.
     public var uniformBudget: Int? = nil
+    /// The generation of optimizer defaults the study runs with (`optimizer_defaults`; a new
+    /// spec: `OptimizerFactory.defaultsGeneration`). nil: generation 1, a study created before
+    /// generations were recorded (mergetune ≤ 0.4). Not part of the study's identity: an
+    /// existing study keeps the generation it was created with (docs/studies.md, "Optimizer defaults").
+    public var optimizerDefaults: Int? = nil
+
+    /// The generation this study's optimizers are built with.
+    public var optimizerDefaultsGeneration: Int { optimizerDefaults ?? 1 }
+
+    /// An optimizer's configuration with the study's generation of defaults applied.
+    public func optimizerConfig(_ o: OptimizerSpec) -> OptimizerConfig {
+        OptimizerFactory.config(o.config, defaultsGeneration: optimizerDefaultsGeneration)
+    }
 
     public static let defaultSeedCount = 10
     /// The paper's budgets (40 for two parameters, 60 for three); 20 per parameter elsewhere.
@@ -222,10 +235,11 @@ public struct StudySpec: Codable, Sendable, Equatable {
         // A spec recorded before `uniformBudget` existed has only `budgets` (N for 1–16); its
         // runs carry their own budgets in the ledger, so the same file read now is the same study.
         if a.uniformBudget == nil || b.uniformBudget == nil { a.uniformBudget = nil; b.uniformBudget = nil }
+        a.optimizerDefaults = nil; b.optimizerDefaults = nil
         return a == b
     }
 
-    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys, uniformBudget }
+    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys, uniformBudget, optimizerDefaults }
 
     public init(name: String, description: String?, source: String, seeds: [Int], budgets: [Int: Int],
                 optimizers: [OptimizerSpec], objectives: [ObjectiveSpec], execution: ExecutionSpec = ExecutionSpec()) {
@@ -245,6 +259,7 @@ public struct StudySpec: Codable, Sendable, Equatable {
         execution = try c.decodeIfPresent(ExecutionSpec.self, forKey: .execution) ?? ExecutionSpec()
         budgetKeys = try c.decodeIfPresent([Int].self, forKey: .budgetKeys)
         uniformBudget = try c.decodeIfPresent(Int.self, forKey: .uniformBudget)
+        optimizerDefaults = try c.decodeIfPresent(Int.self, forKey: .optimizerDefaults)
     }
 
     public static func fromJSON(_ text: String) throws -> StudySpec {
@@ -272,7 +287,7 @@ extension StudySpec {
             throw SpecError(file: file, key: "", "TOML syntax error at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
         }
         let r = TableReader(table: root, file: file, path: "")
-        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives", "executor"])
+        try r.allowOnly(["name", "description", "seeds", "budget", "optimizers", "objectives", "executor", "optimizer_defaults"])
 
         let name = try r.requiredString("name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
@@ -377,6 +392,14 @@ extension StudySpec {
                                budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
         parsed.budgetKeys = budgetKeys?.sorted()
         parsed.uniformBudget = uniformBudget
+        parsed.optimizerDefaults = OptimizerFactory.defaultsGeneration
+        if let v = root["optimizer_defaults"] {
+            guard let g = v.int, (1...OptimizerFactory.defaultsGeneration).contains(g) else {
+                throw SpecError(file: file, key: "optimizer_defaults",
+                                "expected a generation of optimizer defaults from 1 to \(OptimizerFactory.defaultsGeneration) (docs/studies.md, \"Optimizer defaults\")")
+            }
+            parsed.optimizerDefaults = g
+        }
         return parsed
     }
 

@@ -57,6 +57,16 @@ public struct PreparedStudy: Sendable {
         try PreparedStudy.validate(resolved, objectives)
     }
 
+    /// The same study run with the optimizer defaults the ledger recorded for it (a study keeps
+    /// the generation it was created with, whatever version launches it again).
+    func keepingOptimizerDefaults(of record: StudyRecord) throws -> PreparedStudy {
+        let recorded = try StudySpec.fromJSON(record.spec).optimizerDefaults
+        guard recorded != spec.optimizerDefaults else { return self }
+        var s = spec
+        s.optimizerDefaults = recorded
+        return try PreparedStudy(spec: s, objectives: objectives)
+    }
+
     /// Builds the objectives of a spec. At launch the landscape checksums are recorded in the
     /// spec; on resume they must still match (a study must not silently change its objective).
     public static func prepare(_ spec: StudySpec) throws -> PreparedStudy {
