@@ -13,7 +13,11 @@ public struct StudyEntry: Codable, Sendable, Equatable {
     public var runsDone: Int
     public var runsTotal: Int
     public var trialsDone: Int
+    /// The runs' budgets: trials, or (a study with fidelities) full-fidelity evaluations of cost.
     public var trialsTotal: Int
+    /// A study with fidelities: the finished trials' cost in full-fidelity evaluations, what
+    /// `trialsTotal` is compared with; absent otherwise.
+    public var costDone: Double? = nil
     public var running: Int
     public var waiting: Int
     public var failed: Int
@@ -191,7 +195,7 @@ public final class DashboardData: @unchecked Sendable {
     }
 
     static func entry(_ ledger: Ledger, _ study: StudyRecord, now: Date) throws -> StudyEntry {
-        let p = try ledger.progress(study: study.id!)
+        let p = try ledger.progress(of: study)
         let states = try ledger.trialStates(study: study.id!)
         var coordinator: StudyEntry.Coordinator?
         if let token = study.owner, let owner = Owner(token: token) {
@@ -201,7 +205,7 @@ public final class DashboardData: @unchecked Sendable {
                                 heartbeatAgeSeconds: study.heartbeat.map { max(0, now.timeIntervalSince1970 - $0) })
         }
         return StudyEntry(name: study.name, status: study.status, created: iso(study.created),
-                          runsDone: p.runsDone, runsTotal: p.runsTotal, trialsDone: p.trialsDone, trialsTotal: p.trialsTotal,
+                          runsDone: p.runsDone, runsTotal: p.runsTotal, trialsDone: p.trialsDone, trialsTotal: p.trialsTotal, costDone: p.costDone,
                           running: states[.running] ?? 0, waiting: states[.waiting] ?? 0, failed: states[.fail] ?? 0,
                           coordinator: coordinator)
     }

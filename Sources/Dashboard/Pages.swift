@@ -92,6 +92,13 @@ enum Pages {
       const pct = total > 0 ? Math.min(100, 100 * done / total) : 0;
       return '<span class="bar"><span style="width:' + pct.toFixed(1) + '%"></span></span><span class="bar-label">' + done + ' / ' + total + '</span>';
     }
+    // Trials against the budget; with fidelities the budget is in cost (full-fidelity evaluations).
+    function trialsBar(s) {
+      if (s.costDone == null) return bar(s.trialsDone, s.trialsTotal);
+      const c = Math.round(s.costDone * 100) / 100;
+      const pct = s.trialsTotal > 0 ? Math.min(100, 100 * c / s.trialsTotal) : 0;
+      return '<span class="bar"><span style="width:' + pct.toFixed(1) + '%"></span></span><span class="bar-label">cost ' + c + ' / ' + s.trialsTotal + ' (' + s.trialsDone + ' trials)</span>';
+    }
     function dur(s) {
       if (s < 60) return s.toFixed(1) + ' s';
       const t = Math.round(s);
@@ -116,6 +123,19 @@ enum Pages {
         return "<span class=\"bar\"><span style=\"width:\(String(format: "%.1f", pct))%\"></span></span><span class=\"bar-label\">\(done) / \(total)</span>"
     }
 
+    /// Trials against the budget; with fidelities the budget is in cost (full-fidelity evaluations).
+    static func trialsBar(_ s: StudyEntry) -> String {
+        guard let c = s.costDone else { return bar(s.trialsDone, s.trialsTotal) }
+        let pct = s.trialsTotal > 0 ? min(100, 100 * c / Double(s.trialsTotal)) : 0
+        return "<span class=\"bar\"><span style=\"width:\(String(format: "%.1f", pct))%\"></span></span><span class=\"bar-label\">cost \(shortCost(c)) / \(s.trialsTotal) (\(s.trialsDone) trials)</span>"
+    }
+
+    /// A cost as the page's script writes it (rounded to 0.01, no trailing zeros).
+    static func shortCost(_ c: Double) -> String {
+        let r = (c * 100).rounded() / 100
+        return r == r.rounded() ? String(Int(r)) : String(r)
+    }
+
     static func duration(_ s: Double) -> String {
         if s < 60 { return String(format: "%.1f s", s) }
         let t = Int(s.rounded())
@@ -134,7 +154,7 @@ enum Pages {
         """
         <tr data-study="\(htmlEscape(s.name))"><td><a href="/studies/\(pathComponent(s.name))">\(htmlEscape(s.name))</a></td>\
         <td><span class="badge status-\(htmlEscape(s.status))">\(htmlEscape(s.status))</span></td>\
-        <td>\(bar(s.runsDone, s.runsTotal))</td><td>\(bar(s.trialsDone, s.trialsTotal))</td>\
+        <td>\(bar(s.runsDone, s.runsTotal))</td><td>\(trialsBar(s))</td>\
         <td class="num">\(s.running)</td><td class="num">\(s.failed)</td><td>\(coordinatorCell(s.coordinator))</td></tr>
         """
     }
@@ -166,7 +186,7 @@ enum Pages {
             document.querySelector('#studies tbody').innerHTML = list.studies.map(s =>
               '<tr data-study="' + esc(s.name) + '"><td><a href="/studies/' + encodeURIComponent(s.name) + '">' + esc(s.name) + '</a></td>' +
               '<td><span class="badge status-' + esc(s.status) + '">' + esc(s.status) + '</span></td>' +
-              '<td>' + bar(s.runsDone, s.runsTotal) + '</td><td>' + bar(s.trialsDone, s.trialsTotal) + '</td>' +
+              '<td>' + bar(s.runsDone, s.runsTotal) + '</td><td>' + trialsBar(s) + '</td>' +
               '<td class="num">' + s.running + '</td><td class="num">' + s.failed + '</td><td>' + coord(s.coordinator) + '</td></tr>').join('');
             document.getElementById('no-studies').hidden = list.studies.length > 0;
             setConn(true, 'updated ' + new Date().toLocaleTimeString());
@@ -196,7 +216,7 @@ enum Pages {
         <div class="summary-line" id="headline">
         <div><div class="k">status</div><span class="badge status-\(htmlEscape(s.status))" id="status">\(htmlEscape(s.status))</span></div>
         <div><div class="k">runs done</div><span id="runs">\(bar(s.runsDone, s.runsTotal))</span></div>
-        <div><div class="k">trials done</div><span id="trials">\(bar(s.trialsDone, s.trialsTotal))</span></div>
+        <div><div class="k">trials done</div><span id="trials">\(trialsBar(s))</span></div>
         <div><div class="k">running · waiting · failed</div><span id="counts">\(s.running) · \(s.waiting) · \(s.failed)</span></div>
         <div><div class="k">coordinator</div><span id="coordinator">\(coordinatorCell(s.coordinator))</span></div>
         </div>
@@ -268,7 +288,7 @@ enum Pages {
             const st = document.getElementById('status');
             st.textContent = s.status; st.className = 'badge status-' + s.status;
             document.getElementById('runs').innerHTML = bar(s.runsDone, s.runsTotal);
-            document.getElementById('trials').innerHTML = bar(s.trialsDone, s.trialsTotal);
+            document.getElementById('trials').innerHTML = trialsBar(s);
             document.getElementById('counts').textContent = s.running + ' · ' + s.waiting + ' · ' + s.failed;
             document.getElementById('coordinator').innerHTML = coord(s.coordinator);
             document.querySelector('#running tbody').innerHTML = r.running.map(t =>

@@ -35,9 +35,15 @@ public struct StudyProgress: Sendable, Equatable {
     public var runsDone: Int
     public var runsTotal: Int
     public var trialsDone: Int
+    /// The runs' budgets summed: trials, or for a study with fidelities full-fidelity
+    /// evaluations of cost (then compare `costDone`, not `trialsDone`, with it).
     public var trialsTotal: Int
-    public init(runsDone: Int, runsTotal: Int, trialsDone: Int, trialsTotal: Int) {
+    /// A study with fidelities: the finished trials' cost in full-fidelity evaluations (a trial
+    /// of an objective without fidelities counts 1); nil for a study without fidelities.
+    public var costDone: Double? = nil
+    public init(runsDone: Int, runsTotal: Int, trialsDone: Int, trialsTotal: Int, costDone: Double? = nil) {
         self.runsDone = runsDone; self.runsTotal = runsTotal; self.trialsDone = trialsDone; self.trialsTotal = trialsTotal
+        self.costDone = costDone
     }
 }
 
@@ -331,6 +337,19 @@ public final class Ledger: Sendable {
                 WHERE runs.study = ? AND trials.state IN ('COMPLETE', 'FAIL')
                 """, arguments: [study]) ?? 0
             return StudyProgress(runsDone: runsDone, runsTotal: runsTotal, trialsDone: trialsDone, trialsTotal: trialsTotal)
+        }
+    }
+
+    /// Finished trials (COMPLETE or FAIL) counted by objective name and fidelity index (nil:
+    /// full fidelity of an objective without fidelities): what a progress in cost is summed from.
+    public func finishedTrialsByFidelity(study: Int64) throws -> [(objective: String, fidelity: Int?, count: Int)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT objectives.name AS name, trials.fidelity AS fidelity, COUNT(*) AS n
+                FROM trials JOIN runs ON runs.id = trials.run JOIN objectives ON objectives.id = runs.objective
+                WHERE runs.study = ? AND trials.state IN ('COMPLETE', 'FAIL')
+                GROUP BY objectives.name, trials.fidelity
+                """, arguments: [study]).map { (objective: $0["name"], fidelity: $0["fidelity"], count: $0["n"]) }
         }
     }
 

@@ -131,7 +131,17 @@ public enum StudyReportBuilder {
                                        title: "\(r.method): score \(shortNumber(r.value)), regret \(shortNumber(r.regret))",
                                        attributes: [("data-regret", dataNumber(r.regret)), ("data-score", dataNumber(r.value))]))
         }
-        // Evaluations to beat a reference are counted in trials, not cost: no mark on a cost axis.
+        // On a cost axis the mark is at the cost to beat (the summary's costToBeat), on the curve
+        // at the first whole cost at or after it.
+        if byCost, let frank = markedReference(s), let costs = frank.costToBeat {
+            for curve in o.curves {
+                guard let entry = costs[curve.optimizer], let cost = entry, let k = curve.n.firstIndex(where: { Double($0) >= cost - 1e-9 }) else { continue }
+                c.layers.append(.marks(name: "beat-\(curve.optimizer)",
+                                       points: [MarkPoint(x: cost, y: y(curve.median[k]), title: "\(curve.optimizer) beats \(frank.method) after cost \(shortNumber(cost)) (full-fidelity evaluations, median over seeds)")],
+                                       marker: .circle, color: "#000", radius: 4.5, filled: false,
+                                       attributes: [("data-beat", frank.method), ("data-optimizer", curve.optimizer), ("data-cost", dataNumber(cost))]))
+            }
+        }
         if !byCost, let frank = markedReference(s) {
             for curve in o.curves {
                 guard let entry = frank.evaluationsToBeat[curve.optimizer], let n = entry, let k = curve.n.firstIndex(of: n) else { continue }
@@ -156,6 +166,10 @@ public enum StudyReportBuilder {
         let rows: [[String: Any]] = s.references.map { r in
             ["method": r.method, "value": shortNumber(r.value), "regret": shortNumber(r.regret),
              "cells": optimizers.map { name -> [String: Any] in
+                 if let costs = r.costToBeat {  // fidelities: in cost, the budget's unit
+                     guard let c = costs[name] else { return ["text": "—"] }
+                     return ["text": c.map { "cost " + shortNumber($0) } ?? "never"]
+                 }
                  guard let e = r.evaluationsToBeat[name] else { return ["text": "—"] }
                  return ["text": e.map(String.init) ?? "never"]
              }]
@@ -163,7 +177,8 @@ public enum StudyReportBuilder {
         let finals: [[String: Any]] = s.optimizers.map { r in
             ["optimizer": r.optimizer, "mean": fmt(r.meanFinalRegret), "median": fmt(r.medianFinalRegret), "ror": fmt(r.ror), "runs": r.runs]
         }
-        return Templates.referenceTable.render(["objective": s.name, "optimizers": optimizers.map { ["name": $0] }, "rows": rows, "finals": finals])
+        return Templates.referenceTable.render(["objective": s.name, "optimizers": optimizers.map { ["name": $0] }, "rows": rows, "finals": finals,
+                                                  "byCost": s.fidelities != nil])
     }
 
     // MARK: RoR across objectives (Skill-Injection Fig. 2)

@@ -66,7 +66,7 @@ enum Templates {
         <thead><tr><th>reference</th><th>score</th><th>regret</th>{{#optimizers}}<th>{{name}}</th>{{/optimizers}}</tr></thead>
         <tbody>{{#rows}}<tr><td>{{method}}</td><td>{{value}}</td><td>{{regret}}</td>{{#cells}}<td>{{text}}</td>{{/cells}}</tr>
         {{/rows}}</tbody></table>
-        <p class="note">Evaluations to beat: the median over seeds of the first n whose best score exceeds the reference's ("never": more than half of the seeds did not within the budget).</p>
+        <p class="note">Evaluations to beat: the median over seeds of the first n whose best score exceeds the reference's ("never": more than half of the seeds did not within the budget).{{#byCost}} This objective has fidelities: "cost c" is the median over seeds of the cost spent, in full-fidelity evaluations, up to the first full-fidelity trial that beats it (the budget is in cost, not trials).{{/byCost}}</p>
         </details>
         """)
 

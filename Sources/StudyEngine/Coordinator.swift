@@ -156,7 +156,7 @@ public final class Coordinator {
         try ledger.releaseStudy(study.id!, owner: owner, status: status)
         ledger.close()
         result.stopped = allDone ? nil : stop.requested
-        result.progress = try ledger.progress(study: study.id!)
+        result.progress = try ledger.progress(of: study, spec: prepared.spec)
         reporter?.finish(progress: result.progress)
         return result
     }
@@ -182,6 +182,13 @@ public final class Coordinator {
         progress = StudyProgress(runsDone: allRuns.count - open.count, runsTotal: allRuns.count,
                                  trialsDone: trialsByRun.values.reduce(0) { $0 + $1.filter { $0.state.isFinal }.count },
                                  trialsTotal: allRuns.reduce(0) { $0 + $1.budget })
+        if prepared.spec.hasFidelities {  // budgets in cost: progress too (Fidelities.swift)
+            let names = Dictionary(uniqueKeysWithValues: objectiveByID.map { ($0.key, $0.value.name) })
+            let objectiveOfRun = Dictionary(uniqueKeysWithValues: allRuns.map { ($0.id!, names[$0.objective] ?? "") })
+            progress.costDone = prepared.spec.costDone(trialsByRun.flatMap { run, trials in
+                trials.filter { $0.state.isFinal }.map { (objective: objectiveOfRun[run] ?? "", fidelity: $0.fidelity, count: 1) }
+            })
+        }
         var reattach: [(AttemptHandle, AttemptSpec)] = []
         var fresh: Set<Int64> = []  // a set: looked up once per run below
         for record in open {
@@ -600,7 +607,9 @@ public final class Coordinator {
             try tellOptimizer(state, state.trials[n - 1])
             state.told += 1
             progress.trialsDone += 1
-            reporter?.trialFinished()
+            let cost = state.spec.relativeCost(fidelity: state.trials[n - 1].fidelity)
+            if progress.costDone != nil { progress.costDone! += cost }
+            reporter?.trialFinished(cost: cost)
             if execution.deterministic { try askDeterministic(state) }
         }
         if runDone {

@@ -1,4 +1,5 @@
 import Foundation
+import Ledger
 import Optimizers
 import TOMLKit
 
@@ -124,5 +125,51 @@ extension Coordinator {
     func budgetSpent(_ state: RunState, told: Int) -> Bool {
         guard state.budgetsCost else { return told == state.record.budget }
         return told == state.trials.count && state.committedCost >= state.costBudget
+    }
+}
+
+// MARK: Progress in cost
+
+extension StudySpec {
+    /// Whether an objective has fidelities: the study's progress and "to beat" are then in cost.
+    public var hasFidelities: Bool { objectives.contains { $0.fidelities != nil } }
+
+    /// Cost in full-fidelity evaluations of finished trials counted by objective and fidelity
+    /// (a trial of an objective without fidelities, or one the spec lacks, counts 1).
+    func costDone(_ counts: [(objective: String, fidelity: Int?, count: Int)]) -> Double {
+        counts.reduce(0) { sum, c in
+            sum + Double(c.count) * (objectives.first { $0.name == c.objective }?.relativeCost(fidelity: c.fidelity) ?? 1)
+        }
+    }
+}
+
+extension Ledger {
+    /// `progress(study:)`, and for a study with fidelities the cost done (`StudyProgress.costDone`):
+    /// its budgets are in full-fidelity evaluations of cost, so trials alone overshoot them.
+    public func progress(of study: StudyRecord, spec: StudySpec? = nil) throws -> StudyProgress {
+        var p = try progress(study: study.id!)
+        guard let spec = spec ?? (try? StudySpec.fromJSON(study.spec)), spec.hasFidelities else { return p }
+        p.costDone = spec.costDone(try finishedTrialsByFidelity(study: study.id!))
+        return p
+    }
+}
+
+extension StudyProgress {
+    /// "12/40 trials" (`unit`), or for a study with fidelities "cost 18.25/20 full-fidelity
+    /// evaluations (52 trials)": the budget is in cost there.
+    public func doneText(unit: String) -> String {
+        guard let c = costDone else { return "\(trialsDone)/\(trialsTotal) \(unit)" }
+        return "cost \(Self.costText(c))/\(trialsTotal) full-fidelity evaluations (\(trialsDone) trials)"
+    }
+
+    /// The share of the budget spent, in cost where the study has fidelities.
+    public var fractionDone: Double {
+        guard trialsTotal > 0 else { return 1 }
+        return min(1, (costDone ?? Double(trialsDone)) / Double(trialsTotal))
+    }
+
+    static func costText(_ c: Double) -> String {
+        let r = (c * 100).rounded() / 100
+        return r == r.rounded() ? String(Int(r)) : String(format: "%.2f", r).replacingOccurrences(of: #"0$"#, with: "", options: .regularExpression)
     }
 }

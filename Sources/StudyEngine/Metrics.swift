@@ -50,6 +50,10 @@ public struct ReferenceResult: Codable, Sendable, Equatable {
     /// Per optimizer: the median over seeds of the first n with f_best(n) > value; nil means
     /// "never" (more than half of the seeds never beat it within the budget).
     public var evaluationsToBeat: [String: Int?]
+    /// An objective with fidelities: the same median in cost (full-fidelity evaluations spent
+    /// up to and including the first full-fidelity trial that beats it), the budget's unit; nil
+    /// otherwise. Cheap trials count in the cost, never as beating it (Fidelities.swift).
+    public var costToBeat: [String: Double?]? = nil
 }
 
 public struct ObjectiveSummary: Codable, Sendable, Equatable {
@@ -85,6 +89,11 @@ public struct StudySummary: Codable, Sendable, Equatable {
     public var baseline: String?
     public var objectives: [ObjectiveSummary]
     public var overall: [OverallResult]
+}
+
+extension ObjectiveRecord {
+    /// The fidelities of this objective in the study's spec (nil: none).
+    func fidelities(in spec: StudySpec) -> [FidelitySpec]? { spec.objectives.first { $0.name == name }?.fidelities }
 }
 
 func mean(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
@@ -198,6 +207,7 @@ public struct StudyMetrics {
             }
             let refs = references.filter { $0.objective == o.id! }.map { r -> ReferenceResult in
                 var toBeat: [String: Int?] = [:]
+                var costToBeat: [String: Double?]? = o.fidelities(in: spec) == nil ? nil : [:]
                 for name in optimizerNames {
                     let finished = curvesHere.filter { $0.optimizer == name && $0.complete }
                     guard !finished.isEmpty else { continue }
@@ -206,9 +216,15 @@ public struct StudyMetrics {
                     let firsts = finished.map { c in c.points.first { ($0.best ?? -.infinity) > r.value }?.n ?? Int.max }.sorted()
                     let lowerMedian = firsts[(firsts.count - 1) / 2]
                     toBeat[name] = lowerMedian == Int.max ? Optional<Int>.none : lowerMedian
+                    if costToBeat != nil {
+                        let costs = finished.map { c in c.points.first { ($0.best ?? -.infinity) > r.value }?.cost ?? .infinity }.sorted()
+                        let lower = costs[(costs.count - 1) / 2]
+                        costToBeat![name] = lower.isFinite ? lower : Optional<Double>.none
+                    }
                 }
                 return ReferenceResult(method: r.method, params: r.params.map(parseParams), value: r.value,
-                                       regret: range > 0 ? (e.max - r.value) / range : 0, evaluationsToBeat: toBeat)
+                                       regret: range > 0 ? (e.max - r.value) / range : 0, evaluationsToBeat: toBeat,
+                                       costToBeat: costToBeat)
             }
             var analysis: SumToOneAnalysis?
             if let text = o.analysis { analysis = try? JSONDecoder().decode(SumToOneAnalysis.self, from: Data(text.utf8)) }

@@ -15,6 +15,9 @@ public final class ProgressReporter: @unchecked Sendable {
     private var study = ""
     private var runsDone = 0, runsTotal = 0, trialsDone = 0, trialsTotal = 0
     private var evaluatedHere = 0
+    /// A study with fidelities: cost done, and spent here, in full-fidelity evaluations (the
+    /// budget's unit); nil otherwise.
+    private var costDone: Double?, costHere = 0.0
     private var running = 0, waiting = 0
     private var startTime = Date()
     private var lastDraw = Date.distantPast
@@ -30,15 +33,18 @@ public final class ProgressReporter: @unchecked Sendable {
         self.study = study
         runsDone = progress.runsDone; runsTotal = progress.runsTotal
         trialsDone = progress.trialsDone; trialsTotal = progress.trialsTotal
+        costDone = progress.costDone
         startTime = Date()
         if interactive { draw(force: true) } else {
-            write("[\(study)] \(runsDone)/\(runsTotal) runs done, \(trialsDone)/\(trialsTotal) evaluations recorded\n")
+            write("[\(study)] \(runsDone)/\(runsTotal) runs done, \(progress.doneText(unit: "evaluations")) recorded\n")
         }
     }
 
-    func trialFinished() {
+    /// `cost`: the trial's, in full-fidelity evaluations (1 without fidelities).
+    func trialFinished(cost: Double = 1) {
         lock.lock(); defer { lock.unlock() }
         trialsDone += 1; evaluatedHere += 1
+        if costDone != nil { costDone! += cost; costHere += cost }
         if interactive { draw(force: false) }
     }
 
@@ -54,24 +60,34 @@ public final class ProgressReporter: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         runsDone += 1
         if interactive { draw(force: true) } else {
-            write("[\(study)] \(runsDone)/\(runsTotal) runs, \(trialsDone)/\(trialsTotal) evals, \(Self.duration(elapsed)) elapsed, ETA \(eta): finished \(label)\n")
+            write("[\(study)] \(runsDone)/\(runsTotal) runs, \(evals), \(Self.duration(elapsed)) elapsed, ETA \(eta): finished \(label)\n")
         }
     }
 
     func finish(progress: StudyProgress) {
         lock.lock(); defer { lock.unlock() }
         runsDone = progress.runsDone; trialsDone = progress.trialsDone
+        costDone = progress.costDone
         if interactive { draw(force: true); write("\n") }
-        let line = "[\(study)] \(runsDone)/\(runsTotal) runs done, \(evaluatedHere) evaluations in \(Self.duration(elapsed))"
+        let cost = costDone == nil ? "" : " (cost \(StudyProgress.costText(costHere)) full-fidelity evaluations)"
+        let line = "[\(study)] \(runsDone)/\(runsTotal) runs done, \(evaluatedHere) evaluations\(cost) in \(Self.duration(elapsed))"
         write(line + "\n")
     }
 
     private var elapsed: TimeInterval { Date().timeIntervalSince(startTime) }
 
+    /// Progress as the budget counts it (in cost where the study has fidelities).
+    private var progress: StudyProgress {
+        StudyProgress(runsDone: runsDone, runsTotal: runsTotal, trialsDone: trialsDone, trialsTotal: trialsTotal, costDone: costDone)
+    }
+
+    private var evals: String { progress.doneText(unit: "evals") }
+
     private var eta: String {
-        guard evaluatedHere > 0, trialsTotal > trialsDone else { return trialsTotal > trialsDone ? "?" : "0s" }
-        let rate = Double(evaluatedHere) / max(elapsed, 1e-9)
-        return Self.duration(Double(trialsTotal - trialsDone) / rate)
+        let done = costDone ?? Double(trialsDone), here = costDone == nil ? Double(evaluatedHere) : costHere
+        guard here > 0, Double(trialsTotal) > done else { return Double(trialsTotal) > done ? "?" : "0s" }
+        let rate = here / max(elapsed, 1e-9)
+        return Self.duration((Double(trialsTotal) - done) / rate)
     }
 
     private func draw(force: Bool) {
@@ -79,10 +95,10 @@ public final class ProgressReporter: @unchecked Sendable {
         guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now
         let width = 24
-        let fraction = trialsTotal == 0 ? 1 : Double(trialsDone) / Double(trialsTotal)
+        let fraction = progress.fractionDone
         let filled = Int((fraction * Double(width)).rounded(.down))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        write("\r\u{1b}[2K[\(study)] [\(bar)] \(runsDone)/\(runsTotal) runs  \(trialsDone)/\(trialsTotal) evals  \(Self.duration(elapsed))  ETA \(eta)  \(running) running, \(waiting) waiting")
+        write("\r\u{1b}[2K[\(study)] [\(bar)] \(runsDone)/\(runsTotal) runs  \(evals)  \(Self.duration(elapsed))  ETA \(eta)  \(running) running, \(waiting) waiting")
     }
 
     static func duration(_ t: TimeInterval) -> String {

@@ -127,6 +127,9 @@ public enum StudyReport {
                 for name in s.overall.map(\.optimizer) {
                     guard let n = ref.evaluationsToBeat[name] else { continue }
                     out += csvLine(["reference", o.name, name, ref.method, "evaluations_to_beat", n.map(String.init) ?? "never"])
+                    if let c = ref.costToBeat?[name] {
+                        out += csvLine(["reference", o.name, name, ref.method, "cost_to_beat", c.map { num($0) } ?? "never"])
+                    }
                 }
             }
             out += multiObjectiveCSV(o)
@@ -177,9 +180,18 @@ public enum StudyReport {
             })
             if !o.references.isEmpty {
                 let names = o.optimizers.map(\.optimizer)
-                out += "reference points (median evaluations to beat them; never = more than half the seeds never did)\n"
+                if o.fidelities != nil {
+                    // The budget is in cost, so is "to beat" (Fidelities.swift); trials would flatter cheap screening.
+                    out += "reference points (median cost to beat them, in full-fidelity evaluations, not trials; never = more than half the seeds never did)\n"
+                } else {
+                    out += "reference points (median evaluations to beat them; never = more than half the seeds never did)\n"
+                }
                 out += table(["reference", "score", "regret"] + names, o.references.map { r in
                     [r.method, fixed(r.value, 4), fixed(r.regret)] + names.map { n in
+                        if let costs = r.costToBeat {
+                            guard let c = costs[n] else { return "n/a" }
+                            return c.map { StudyProgress.costText($0) } ?? "never"
+                        }
                         guard let e = r.evaluationsToBeat[n] else { return "n/a" }
                         return e.map(String.init) ?? "never"
                     }
@@ -205,8 +217,8 @@ public enum StudyReport {
         guard !studies.isEmpty else { return "no studies in \(ledger.path)\n" }
         var rows: [[String]] = []
         for s in studies {
-            let p = try ledger.progress(study: s.id!)
-            rows.append([s.name, s.status, "\(p.runsDone)/\(p.runsTotal)", "\(p.trialsDone)/\(p.trialsTotal)",
+            let p = try ledger.progress(of: s)
+            rows.append([s.name, s.status, "\(p.runsDone)/\(p.runsTotal)", p.costDone == nil ? "\(p.trialsDone)/\(p.trialsTotal)" : p.doneText(unit: ""),
                          isoFormatter.string(from: s.created)])
         }
         return table(["study", "status", "runs", "evaluations", "created"], rows)
@@ -214,13 +226,13 @@ public enum StudyReport {
 
     public static func show(_ ledger: Ledger, name: String) throws -> String {
         let m = try StudyMetrics(ledger: ledger, studyName: name)
-        let p = try ledger.progress(study: m.study.id!)
+        let p = try ledger.progress(of: m.study, spec: m.spec)
         var out = "study \(m.study.name) (\(m.study.status)), created \(isoFormatter.string(from: m.study.created))\n"
         if let d = m.spec.description { out += "\(d)\n" }
         out += "spec: \(m.spec.source)\nledger: \(ledger.path)\n"
         out += "seeds: \(m.spec.seeds.map(String.init).joined(separator: ", "))\n"
         out += "optimizers: \(m.spec.optimizers.map { $0.name == $0.config.kind ? $0.name : "\($0.name) (\($0.config.kind))" }.joined(separator: ", "))\n"
-        out += "runs: \(p.runsDone)/\(p.runsTotal) done, evaluations: \(p.trialsDone)/\(p.trialsTotal)\n\n"
+        out += "runs: \(p.runsDone)/\(p.runsTotal) done, evaluations: \(p.doneText(unit: "evaluations"))\n\n"
         var rows: [[String]] = []
         for o in m.objectives {
             let spec = m.spec.objectives.first { $0.name == o.name }

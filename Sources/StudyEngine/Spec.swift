@@ -194,6 +194,10 @@ public struct StudySpec: Codable, Sendable, Equatable {
     /// The dimensions a `budget = { D = N }` table named (checked against the objectives);
     /// nil for a single budget or the defaults. Not part of the study's identity.
     public var budgetKeys: [Int]? = nil
+    /// A single `budget = N`: N for every number of parameters. `budgets` still holds N for
+    /// 1–16 as specs always stored it, so a ledger written before this field keeps its
+    /// identity (`sameStudy`); this field carries the rule past 16 parameters.
+    public var uniformBudget: Int? = nil
     /// The generation of optimizer defaults the study runs with (`optimizer_defaults`; a new
     /// spec: `OptimizerFactory.defaultsGeneration`). nil: generation 1, a study created before
     /// generations were recorded (mergetune ≤ 0.4). Not part of the study's identity: an
@@ -212,7 +216,9 @@ public struct StudySpec: Codable, Sendable, Equatable {
     /// The paper's budgets (40 for two parameters, 60 for three); 20 per parameter elsewhere.
     public static func defaultBudget(dimension: Int) -> Int { 20 * dimension }
 
-    public func budget(dimension: Int) -> Int { budgets[dimension] ?? StudySpec.defaultBudget(dimension: dimension) }
+    public func budget(dimension: Int) -> Int {
+        budgets[dimension] ?? uniformBudget ?? StudySpec.defaultBudget(dimension: dimension)
+    }
 
     /// Canonical JSON (sorted keys), as stored in studies.spec.
     public func canonicalJSON() throws -> String {
@@ -229,11 +235,14 @@ public struct StudySpec: Codable, Sendable, Equatable {
         a.description = nil; b.description = nil
         a.execution = ExecutionSpec(); b.execution = ExecutionSpec()
         a.budgetKeys = nil; b.budgetKeys = nil
+        // A spec recorded before `uniformBudget` existed has only `budgets` (N for 1–16); its
+        // runs carry their own budgets in the ledger, so the same file read now is the same study.
+        if a.uniformBudget == nil || b.uniformBudget == nil { a.uniformBudget = nil; b.uniformBudget = nil }
         a.optimizerDefaults = nil; b.optimizerDefaults = nil
         return a == b
     }
 
-    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys, optimizerDefaults }
+    enum CodingKeys: String, CodingKey { case name, description, source, seeds, budgets, optimizers, objectives, execution, budgetKeys, uniformBudget, optimizerDefaults }
 
     public init(name: String, description: String?, source: String, seeds: [Int], budgets: [Int: Int],
                 optimizers: [OptimizerSpec], objectives: [ObjectiveSpec], execution: ExecutionSpec = ExecutionSpec()) {
@@ -252,6 +261,7 @@ public struct StudySpec: Codable, Sendable, Equatable {
         objectives = try c.decode([ObjectiveSpec].self, forKey: .objectives)
         execution = try c.decodeIfPresent(ExecutionSpec.self, forKey: .execution) ?? ExecutionSpec()
         budgetKeys = try c.decodeIfPresent([Int].self, forKey: .budgetKeys)
+        uniformBudget = try c.decodeIfPresent(Int.self, forKey: .uniformBudget)
         optimizerDefaults = try c.decodeIfPresent(Int.self, forKey: .optimizerDefaults)
     }
 
@@ -308,11 +318,14 @@ extension StudySpec {
         // budget: one number for every objective, or a table by number of parameters.
         var budgets: [Int: Int] = [2: defaultBudget(dimension: 2), 3: defaultBudget(dimension: 3)]
         var budgetKeys: [Int]? = nil
+        var uniformBudget: Int? = nil
         if let value = root["budget"] {
             if let n = value.int {
                 guard n >= 1 else { throw SpecError(file: file, key: "budget", "must be at least 1 (got \(n))") }
+                // Every dimension: uniformBudget; 1–16 also in budgets, as stored since v1 (identity).
                 budgets = [:]
                 for d in 1...16 { budgets[d] = n }
+                uniformBudget = n
             } else if let table = value.table {
                 budgetKeys = []
                 for key in table.keys {
@@ -381,6 +394,7 @@ extension StudySpec {
         var parsed = StudySpec(name: name, description: try r.optionalString("description"), source: file, seeds: seeds,
                                budgets: budgets, optimizers: optimizers, objectives: objectives, execution: execution)
         parsed.budgetKeys = budgetKeys?.sorted()
+        parsed.uniformBudget = uniformBudget
         parsed.optimizerDefaults = OptimizerFactory.defaultsGeneration
         if let v = root["optimizer_defaults"] {
             guard let g = v.int, (1...OptimizerFactory.defaultsGeneration).contains(g) else {

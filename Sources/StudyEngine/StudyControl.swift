@@ -34,8 +34,8 @@ public enum SignalStop {
 public enum StudyControl {
     public static func status(_ ledger: Ledger, name: String, now: Date = Date()) throws -> String {
         guard let study = try ledger.study(named: name) else { throw LedgerError.noSuchStudy(name) }
-        let p = try ledger.progress(study: study.id!)
-        var out = "study \(name): \(study.status), \(p.runsDone)/\(p.runsTotal) runs done, \(p.trialsDone)/\(p.trialsTotal) trials done\n"
+        let p = try ledger.progress(of: study)
+        var out = "study \(name): \(study.status), \(p.runsDone)/\(p.runsTotal) runs done, \(p.doneText(unit: "trials")) done\n"
         if let token = study.owner, let owner = Owner(token: token) {
             let alive = owner.isAlive(heartbeat: study.heartbeat, now: now, staleAfter: ledger.staleAfter)
             out += "coordinator: \(owner.description)\(alive ? "" : " (not running: resume the study to continue)")\n"

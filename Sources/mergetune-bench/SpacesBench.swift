@@ -29,6 +29,9 @@ struct SpacesBench: ParsableCommand {
     @Option(help: "CSV of every testbed evaluation.") var output: String = "Benchmarks/results/spaces-testbed.csv"
     @Option(help: "CSV of every analytic run's best-so-far curve.") var analyticOutput: String = "Benchmarks/results/spaces-analytic.csv"
     @Option(help: "The testbed directory (default: found like `mergetune testbed`).") var testbed: String?
+    @Flag(help: "Also score each run's final best point (chosen on validation) on the test split.") var testSplit = false
+    @Option(help: "CSV of each run's final best point, its validation and (--test-split) test score.")
+    var bestOutput: String = "Benchmarks/results/spaces-testbed-best.csv"
 
     // The weights' box is the earlier live study's (docs/results.md: λ_V 0…4, λ_R 0…2; the
     // live optimum is near (2.33, 1.10)); frank_scaled at its default scales [0, 3], and wide
@@ -64,7 +67,11 @@ struct SpacesBench: ParsableCommand {
         let dir = try TestbedFamily.locate(testbed)
         let evaluator = try TestbedEvaluator(directory: dir, scenario: .language)
         let family = evaluator.family
+        // The same target task on the test split: scores the point validation chose, never guides the search.
+        let testEvaluator = testSplit ? try TestbedEvaluator(directory: dir, scenario: .language, split: .test) : nil
         var csv = "space,dimension,optimizer,seed,evaluation,value,best,ask_ms\n"
+        var bestCSV = "space,dimension,optimizer,seed,validation,test,point\n"
+        var finals: [String: [String: [(validation: Double, test: Double?)]]] = [:]
         // best-so-far curves by (space, optimizer), one per seed
         var curves: [String: [String: [[Double]]]] = [:]
         var dims: [String: Int] = [:]
@@ -92,37 +99,48 @@ struct SpacesBench: ParsableCommand {
             let budget = perParameter * d
             // The target task alone (the objective's value; perception and skill are not needed
             // here): checked against the objective's full evaluation at the box centre.
-            func value(_ x: [Double]) throws -> Double {
+            func value(_ x: [Double], on examples: [TaskExample]? = nil) throws -> Double {
                 let recipe = try MergeSpaces.recipe(fixed: objective.recipe, point: Dictionary(uniqueKeysWithValues: zip(space.names, x)),
                                                     space: objective.mergeSpace)
                 let s = try recipe.spec()
                 let decoder = try family.mergedDecoder(scenario: .language, spec: s, coefficients: try evaluator.coefficients(for: s))
-                return try family.vlmModel(decoder: decoder).score(evaluator.target).meanLogprob
+                return try family.vlmModel(decoder: decoder).score(examples ?? evaluator.target).meanLogprob
             }
             let centre = space.fromUnit(Array(repeating: 0.5, count: d))
             let full = try objective.evaluate(centre), fast = try value(centre)
             guard full.bitPattern == fast.bitPattern else { throw ValidationError("\(name): target-only score \(fast) ≠ objective \(full)") }
+            if let te = testEvaluator {  // the test score too, against the evaluator's own (split = test)
+                let recipe = try MergeSpaces.recipe(fixed: objective.recipe, point: Dictionary(uniqueKeysWithValues: zip(space.names, centre)),
+                                                    space: objective.mergeSpace)
+                let reference = try te.evaluate(spec: try recipe.spec()).targetLogprob, mine = try value(centre, on: te.target)
+                guard reference.bitPattern == mine.bitPattern else { throw ValidationError("\(name): test target-only score \(mine) ≠ evaluator \(reference)") }
+            }
             FileHandle.standardError.write(Data("\(name): \(d)-D (\(space.names.joined(separator: ", "))), budget \(budget)\n".utf8))
             for opt in list(optimizers) {
                 for seed in 0..<seeds {
                     let o = try OptimizerFactory.make(OptimizerConfig(kind: opt, options: [:]), dimension: d, budget: budget, seed: UInt64(seed))
-                    var best = -Double.infinity, curve: [Double] = []
+                    var best = -Double.infinity, curve: [Double] = [], bestPoint: [Double] = []
                     for i in 0..<budget {
                         let t0 = Date()
                         let u = try o.ask()
                         let askMs = Date().timeIntervalSince(t0) * 1e3
                         let v = try value(space.fromUnit(u))
                         try o.tell(i, v)
+                        if v > best { bestPoint = space.fromUnit(u) }  // the first of equal bests, as a study reports it
                         best = max(best, v)
                         curve.append(best)
                         csv += "\(name),\(d),\(opt),\(seed),\(i + 1),\(v),\(best),\(String(format: "%.2f", askMs))\n"
                     }
                     curves[name, default: [:]][opt, default: []].append(curve)
-                    FileHandle.standardError.write(Data("  \(opt) seed \(seed): best \(best)\n".utf8))
+                    let test = try testEvaluator.map { try value(bestPoint, on: $0.target) }
+                    finals[name, default: [:]][opt, default: []].append((best, test))
+                    bestCSV += "\(name),\(d),\(opt),\(seed),\(best),\(test.map { "\($0)" } ?? ""),\"\(bestPoint.map { "\($0)" }.joined(separator: " "))\"\n"
+                    FileHandle.standardError.write(Data("  \(opt) seed \(seed): best \(best)\(test.map { ", test \($0)" } ?? "")\n".utf8))
                 }
             }
         }
         try csv.write(toFile: output, atomically: true, encoding: .utf8)
+        try bestCSV.write(toFile: bestOutput, atomically: true, encoding: .utf8)
         let bestAny = curves.values.flatMap { $0.values.flatMap { $0.map { $0.last! } } }.max()!
         print("## Testbed (language, task_arithmetic, validation target mean log-prob), \(seeds) seeds, budget \(perParameter)·d")
         print("best value found by any run: \(bestAny); references: " + references.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
@@ -138,6 +156,18 @@ struct SpacesBench: ParsableCommand {
                 }
                 let (rm, rs) = meanSD(cs.map { bestAny - $0.last! })
                 print("| \(name) | \(dims[name]!) | \(opt) | " + cells.joined(separator: " | ") + String(format: " | %.4f ± %.4f |", rm, rs))
+            }
+        }
+        guard testSplit else { return }
+        print("\n## Each run's final best point (chosen on validation) on the test split: mean ± sd over \(seeds) seeds")
+        print("| space | d | optimizer | validation | test | test − validation |")
+        print("|---|---|---|---|---|---|")
+        for name in list(spaces) {
+            for opt in list(optimizers) {
+                guard let fs = finals[name]?[opt] else { continue }
+                let (vm, vs) = meanSD(fs.map(\.validation)), (tm, ts) = meanSD(fs.compactMap(\.test))
+                let (gm, gs) = meanSD(fs.map { ($0.test ?? .nan) - $0.validation })
+                print("| \(name) | \(dims[name]!) | \(opt) | " + String(format: "%.4f ± %.4f | %.4f ± %.4f | %.4f ± %.4f |", vm, vs, tm, ts, gm, gs))
             }
         }
     }

@@ -281,3 +281,41 @@ enum MergeTune {
         #expect(throws: (any Error).self) { try data.sections("no-such-study") }
     }
 }
+
+/// A study with fidelities: its budget is in cost, so the dashboard's progress is too.
+@Suite struct DashboardCostProgress {
+    @Test func aMultiFidelityStudyShowsCostAgainstItsBudget() throws {
+        let dir = Scratch.directory("dashboard-cost")
+        let specURL = dir.appendingPathComponent("mf.toml")
+        try """
+            name = "mf"
+            seeds = 1
+            budget = 3
+            [[optimizers]]
+            kind = "asha"
+            [[objectives]]
+            kind = "command"
+            name = "quadratic"
+            command = ["python3", "-c", "import sys, json; p = json.loads(sys.argv[1]); print(-(p['x'] - 0.3) ** 2 + 0.001 * int(sys.argv[2]))", "{params_json}", "{fidelity}"]
+            score = "stdout"
+            bounds = { x = [0, 1] }
+            fidelities = [{ value = 10, cost = 1 }, { value = 30, cost = 3 }]
+            """.write(to: specURL, atomically: true, encoding: .utf8)
+        let path = dir.appendingPathComponent("ledger.sqlite").path
+        _ = try StudyEngine.launch(specURL: specURL, ledgerPath: path)
+        let trials = try Ledger(path: path, readOnly: true).trials(study: 1)
+        let cost = trials.reduce(0.0) { $0 + $1.cost! } / 3
+        let site = Fixture.site(path)
+        let s = try Fixture.decode(StudyEntry.self, site.studyAPI("mf"))
+        #expect(s.trialsDone == trials.count && s.trialsTotal == 3 && abs(s.costDone! - cost) < 1e-12 && trials.count > 3, "\(s)")
+        let page = site.studyPage("mf").body
+        let r = (cost * 100).rounded() / 100  // the page's rounding
+        #expect(page.contains("cost \(r == r.rounded() ? String(Int(r)) : String(r)) / 3 (\(trials.count) trials)"), "\(page)")
+        // Its regret chart is against cost, as in `study report` (the same sections).
+        let regret = try #require(try Fixture.decode(SectionList.self, site.sectionsAPI("mf")).sections.first { $0.id == "regret" })
+        #expect(regret.html.contains("regret over cost") && regret.html.contains("cost (full-fidelity evaluations)"))
+        // An ordinary study's entry has no cost.
+        let (_, plain) = try Fixture.finishedLedger("plain", optimizers: ["random"], budget: 4)
+        #expect(try Fixture.decode(StudyEntry.self, Fixture.site(plain).studyAPI("plain")).costDone == nil)
+    }
+}
