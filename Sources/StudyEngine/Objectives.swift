@@ -1,4 +1,5 @@
 import Foundation
+import MergetuneNumerics
 import Optimizers
 import Executors
 
@@ -112,9 +113,12 @@ public struct AnalyticObjective: Objective {
 }
 
 /// Extremes of f over a box: a regular grid (corners included), then a shrinking local grid
-/// around the best and worst points. Deterministic and cheap enough for d ≤ 3.
+/// around the best and worst points. Deterministic; up to 6 parameters (11^6 grid points). From
+/// 7 parameters a grid would not finish (11^16 points at 16-D, an overflow from 19-D), so
+/// `sampledExtrema` takes over.
 func denseExtrema(space: SearchSpace, levels: Int? = nil, _ f: ([Double]) -> Double) -> (minimum: Double, maximum: Double) {
     let d = space.dimension
+    if levels == nil && d > 6 { return sampledExtrema(space: space, f) }
     let n = levels ?? (d <= 2 ? 201 : d == 3 ? 41 : 11)
     var lo = Double.infinity, hi = -Double.infinity
     var argLo = [Double](repeating: 0.5, count: d), argHi = argLo
@@ -155,4 +159,45 @@ func checksum(of url: URL) throws -> String {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in data { h ^= UInt64(byte); h = h &* 0x0000_0100_0000_01b3 }
     return String(h, radix: 16)
+}
+
+/// Extremes of f over a box of many parameters: the box's centre, 2^16 points of an unshifted
+/// Sobol sequence (uniform points beyond its dimensions, fixed seed), then coordinate search from
+/// the best and the worst point, halving the step 30 times (at most 50 sweeps per step). Deterministic; 65,536 + up to
+/// 2 · 30 · 50 · 2d evaluations, so it ends in seconds for cheap functions at any dimension.
+func sampledExtrema(space: SearchSpace, _ f: ([Double]) -> Double) -> (minimum: Double, maximum: Double) {
+    let d = space.dimension
+    var argLo = [Double](repeating: 0.5, count: d), argHi = argLo
+    var lo = f(space.fromUnit(argLo)), hi = lo
+    let sobol = try? SobolSequence(dimension: min(d, SobolSequence.maxDimension), shiftSeed: nil)
+    let rng = RandomGenerator(seed: 0x4558_5452_454D_4121)
+    for _ in 0..<65_536 {
+        var u = sobol?.next() ?? []
+        if u.count < d { u += rng.uniformPoint(dimension: d - u.count) }
+        let v = f(space.fromUnit(u))
+        if v < lo { lo = v; argLo = u }
+        if v > hi { hi = v; argHi = u }
+    }
+    for sign in [1.0, -1.0] {
+        var arg = sign > 0 ? argHi : argLo
+        var best = sign > 0 ? hi : lo
+        var step = 1.0 / 16
+        for _ in 0..<30 {
+            var improved = true, sweeps = 0
+            while improved && sweeps < 50 {
+                improved = false; sweeps += 1
+                for k in 0..<d {
+                    for delta in [step, -step] {
+                        var u = arg
+                        u[k] = min(1, max(0, u[k] + delta))
+                        let v = f(space.fromUnit(u))
+                        if sign * v > sign * best { best = v; arg = u; improved = true }
+                    }
+                }
+            }
+            step /= 2
+        }
+        if sign > 0 { hi = best } else { lo = best }
+    }
+    return (lo, hi)
 }
