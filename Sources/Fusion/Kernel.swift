@@ -1,3 +1,5 @@
+import MergetuneNumerics
+
 // The per-tensor merge kernel: generalized task arithmetic over one tensor triple,
 // streamable in chunks. Sparsification needs tensor-wide facts (the top-k magnitude
 // threshold, the L1 norms before/after dropping), so the kernel runs "pre-passes" over
@@ -16,8 +18,7 @@
 /// The DARE key of one model's task vector of one tensor: seed, tensor (canonical name,
 /// so wrapper prefixes do not change the mask) and which model (V = 0, R = 1).
 public func dareKey(seed: UInt64, tensor: String, model: UInt64) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
-    for b in tensor.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    let h = fnv1a64(tensor.utf8)
     var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* (model &+ 1)
     z ^= h
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -211,9 +211,7 @@ public struct SubspaceCache: Sendable {
 
     /// FNV-1a 64 of the identity, in hex (a file name, not a security hash: the metadata is checked).
     static func fileName(_ identity: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in identity.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return String(format: "svd-%016llx.safetensors", h)
+        String(format: "svd-%016llx.safetensors", fnv1a64(identity.utf8))
     }
 
     public func path(identity: String) -> String { (directory as NSString).appendingPathComponent(Self.fileName(identity)) }

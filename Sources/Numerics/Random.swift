@@ -1,5 +1,14 @@
 import CGSL
 
+/// FNV-1a 64 of a byte sequence: the stable, process-independent hash behind DARE's mask keys,
+/// the optimizer seeds, landscape checksums and the SVD cache's file names (Swift's
+/// `hashValue` changes between processes).
+@inlinable public func fnv1a64<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+    return h
+}
+
 /// A seeded Mersenne Twister (GSL mt19937). The same seed gives the same stream on every
 /// machine, which the ledger's replay relies on. Not thread-safe: one per optimizer or run.
 public final class RandomGenerator {

@@ -314,8 +314,8 @@ extension StudyReportBuilder {
         }
         // The heatmap is drawn from the landscape file as it is now: say so when it changed since launch.
         if let path = spec.landscape, let recorded = spec.landscapeChecksum, let data = FileManager.default.contents(atPath: path),
-           fnv1a(data) != recorded {
-            notes.append("the landscape \(path) changed since the study was launched (checksum \(fnv1a(data)), recorded \(recorded)): its heatmap shows the file as it is now")
+           landscapeChecksum(data) != recorded {
+            notes.append("the landscape \(path) changed since the study was launched (checksum \(landscapeChecksum(data)), recorded \(recorded)): its heatmap shows the file as it is now")
         }
         let objective: any Objective
         do { objective = try ObjectiveFactory.make(spec, file: "the ledger's definition of '\(spec.name)'", key: spec.name) } catch {
@@ -453,13 +453,6 @@ extension StudyReportBuilder {
         if out.last != last { out.append(last) }
         return out
     }
-}
-
-/// FNV-1a 64 of a file's bytes as hex, as StudyEngine records a landscape's checksum at launch.
-func fnv1a(_ data: Data) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in data { h ^= UInt64(byte); h = h &* 0x0000_0100_0000_01b3 }
-    return String(h, radix: 16)
 }
 
 /// Keys of a flat JSON object in the order written (StudyEngine reads the ledger's JSON).

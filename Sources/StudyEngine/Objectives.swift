@@ -154,12 +154,10 @@ func denseExtrema(space: SearchSpace, levels: Int? = nil, _ f: ([Double]) -> Dou
 }
 
 /// FNV-1a 64 of a file's bytes, as hex: detects a landscape edited after a study started.
-func checksum(of url: URL) throws -> String {
-    let data = try Data(contentsOf: url)
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in data { h ^= UInt64(byte); h = h &* 0x0000_0100_0000_01b3 }
-    return String(h, radix: 16)
-}
+func checksum(of url: URL) throws -> String { landscapeChecksum(try Data(contentsOf: url)) }
+
+/// The checksum a study records for a landscape's bytes (reports compare the file against it).
+public func landscapeChecksum(_ data: Data) -> String { String(fnv1a64(data), radix: 16) }
 
 /// Extremes of f over a box of many parameters: the box's centre, 2^16 points of an unshifted
 /// Sobol sequence (uniform points beyond its dimensions, fixed seed), then coordinate search from

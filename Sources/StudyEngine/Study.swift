@@ -143,11 +143,7 @@ public struct PreparedStudy: Sendable {
 /// study seed, the objective's and the optimizer's names. Independent of scheduling, so any
 /// `--jobs` gives the same trials; not Swift's `hashValue`, which changes between processes.
 public func optimizerSeed(studySeed: Int, objective: String, optimizer: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in "\(studySeed)\u{1f}\(objective)\u{1f}\(optimizer)".utf8 {
-        h ^= UInt64(byte)
-        h = h &* 0x0000_0100_0000_01b3
-    }
+    var h = fnv1a64("\(studySeed)\u{1f}\(objective)\u{1f}\(optimizer)".utf8)
     h ^= h >> 30; h = h &* 0xbf58_476d_1ce4_e5b9
     h ^= h >> 27; h = h &* 0x94d0_49bb_1331_11eb
     h ^= h >> 31

@@ -149,6 +149,13 @@ private func close(_ a: Double, _ b: Double, _ tol: Double = 1e-10) -> Bool { ab
 }
 
 @Suite struct RandomTests {
+    /// FNV-1a 64 against the reference vectors of Fowler, Noll and Vo ("", "a", "foobar").
+    @Test func fnv1a64MatchesTheReferenceVectors() {
+        #expect(fnv1a64("".utf8) == 0xcbf2_9ce4_8422_2325)
+        #expect(fnv1a64("a".utf8) == 0xaf63_dc4c_8601_ec8c)
+        #expect(fnv1a64("foobar".utf8) == 0x8594_4171_f739_67e8)
+    }
+
     /// GSL's own test suite (rng/test.c): the 1000th output of mt19937 seeded with 4357 is 1186927261.
     @Test func mt19937MatchesGSLReferenceValue() {
         let g = RandomGenerator(seed: 4357)

@@ -191,7 +191,7 @@ struct ReportTests {
         #expect(defaultData.objectives[0].notes.isEmpty)
         let metrics = try StudyMetrics(ledger: try Ledger(path: studyLedger, readOnly: true), studyName: "rep")
         var spec = try JSONDecoder().decode(ObjectiveSpec.self, from: Data(metrics.objectives[0].definition.utf8))
-        #expect(spec.landscapeChecksum == fnv1a(try Data(contentsOf: URL(fileURLWithPath: spec.landscape!))))
+        #expect(spec.landscapeChecksum == landscapeChecksum(try Data(contentsOf: URL(fileURLWithPath: spec.landscape!))))
         spec.landscapeChecksum = "0"
         var notes: [String] = []
         _ = StudyReportBuilder.landscapeData(spec, names: ["vl_weight", "exp_weight"], options: LoadOptions(), notes: &notes)
