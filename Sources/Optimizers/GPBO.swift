@@ -178,22 +178,21 @@ public final class GPBO: Optimizer {
             return RandomGenerator(seed: mixSeed(seed, UInt64(k))).uniformPoint(dimension: d)
         }
         let pending = book.pendingIDs.map { book.points[$0] }
+        // Trial k's exploration stream, from its start: the coin, then the exploring ask's draws.
+        func stream() -> RandomGenerator { RandomGenerator(seed: mixSeed(mixSeed(seed, UInt64(k)), GPBO.explorationStream)) }
+        func explore(_ rng: RandomGenerator) throws -> [Double] {
+            try GPBO.exploreParetoSet(real, inputs: x, targets: y, pending: pending, settings: settings, rng: rng)
+        }
         if settings.exploration > 0 {
-            let coin = RandomGenerator(seed: mixSeed(mixSeed(seed, UInt64(k)), GPBO.explorationStream))
-            if coin.uniform() < settings.exploration {
-                return try GPBO.exploreParetoSet(real, inputs: x, targets: y, pending: pending, settings: settings, rng: coin)
-            }
+            let coin = stream()
+            if coin.uniform() < settings.exploration { return try explore(coin) }
         }
         let point = try GPBO.maximizeLogEI(real, inputs: x, targets: y, best: best, pending: pending,
                                            settings: settings, rng: RandomGenerator(seed: mixSeed(seed, UInt64(k))))
         // A batch never repeats a pending trial: a kriging believer's log EI can peak again next
         // to one (its lie leaves the mean there at the top), and then the ask explores instead.
         let nearPending = pending.contains { p in zip(p, point).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } < 1e-6 }
-        if nearPending {
-            let coin = RandomGenerator(seed: mixSeed(mixSeed(seed, UInt64(k)), GPBO.explorationStream))
-            return try GPBO.exploreParetoSet(real, inputs: x, targets: y, pending: pending, settings: settings, rng: coin)
-        }
-        return point
+        return nearPending ? try explore(stream()) : point
     }
 
     /// The stream of the exploration coin (and of an exploring ask's draws), apart from the ask's own.

@@ -211,15 +211,16 @@ public struct StudyMetrics {
                 for name in optimizerNames {
                     let finished = curvesHere.filter { $0.optimizer == name && $0.complete }
                     guard !finished.isEmpty else { continue }
-                    // First n with f_best(n) > value; never = +∞. The lower median of the seeds
-                    // is "never" exactly when more than half of them never beat the reference.
-                    let firsts = finished.map { c in c.points.first { ($0.best ?? -.infinity) > r.value }?.n ?? Int.max }.sorted()
-                    let lowerMedian = firsts[(firsts.count - 1) / 2]
-                    toBeat[name] = lowerMedian == Int.max ? Optional<Int>.none : lowerMedian
+                    // Each seed's first point with f_best > value (its n, and its cost); never = +∞.
+                    // The lower median of the seeds is "never" exactly when more than half of
+                    // them never beat the reference.
+                    let firsts = finished.map { c in c.points.first { ($0.best ?? -.infinity) > r.value } }
+                    func lowerMedian<T: Comparable>(_ xs: [T]) -> T { xs.sorted()[(xs.count - 1) / 2] }
+                    let n = lowerMedian(firsts.map { $0?.n ?? Int.max })
+                    toBeat[name] = n == Int.max ? Optional<Int>.none : n
                     if costToBeat != nil {
-                        let costs = finished.map { c in c.points.first { ($0.best ?? -.infinity) > r.value }?.cost ?? .infinity }.sorted()
-                        let lower = costs[(costs.count - 1) / 2]
-                        costToBeat![name] = lower.isFinite ? lower : Optional<Double>.none
+                        let cost = lowerMedian(firsts.map { $0?.cost ?? .infinity })
+                        costToBeat![name] = cost.isFinite ? cost : Optional<Double>.none
                     }
                 }
                 return ReferenceResult(method: r.method, params: r.params.map(parseParams), value: r.value,
