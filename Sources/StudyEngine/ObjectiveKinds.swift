@@ -109,10 +109,9 @@ enum TestbedKind: ObjectiveKind {
 
     static func parse(_ t: TableReader, into o: inout ObjectiveSpec, baseDirectory: URL) throws {
         o.scenario = try t.requiredString("scenario")
-        // The layer_range and subspace spaces merge by their own methods.
-        let spaceName = try t.optionalString("space")
-        o.method = try t.optionalString("method") ?? (spaceName == LayerRangeSpace.name ? MergeMethod.layerRange.rawValue
-                                                      : spaceName == SubspaceSpace.name ? MergeMethod.subspace.rawValue : "task_arithmetic")
+        // A space with a method of its own (layer_range, subspace) merges by it.
+        o.method = try t.optionalString("method")
+            ?? (MergeSpaces.ownMethod(ofSpace: try t.optionalString("space")) ?? .taskArithmetic).rawValue
         o.split = try t.optionalString("split") ?? "validation"
         o.metric = try t.optionalString("metric") ?? "mean_logprob"
         o.objective = try t.optionalString("objective") ?? "target"

@@ -64,6 +64,10 @@ protocol MergeSpaceKind {
     static var keys: [String] { get }
     /// The methods whose recipe the space can write.
     static func accepts(_ method: MergeMethod) -> Bool
+    /// The one method a space with a method of its own merges by (layer_range, subspace): a
+    /// testbed objective in that space takes it by default and takes no other. nil: the space
+    /// lays its values over the objective's method.
+    static var ownMethod: MergeMethod? { get }
     static func parse(_ t: TableReader, context: SpaceContext) throws -> MergeSpaceSpec
     /// The searched parameters with their default bounds, in a fixed order.
     static func parameters(_ s: MergeSpaceSpec, method: MergeMethod, fixed: [String: RecipeValue]) -> [Parameter]
@@ -111,6 +115,9 @@ public enum MergeSpaces {
         guard kind != GlobalSpace.self else { return nil }
         return try kind.parse(t, context: context)
     }
+
+    /// The method of its own of the space named `name` (nil: none, or no such space).
+    static func ownMethod(ofSpace name: String?) -> MergeMethod? { name.flatMap { kind(named: $0)?.ownMethod } }
 
     /// Why a space's recipes cannot be mergekit configs (nil: they can, or no such space).
     public static func mergekitLimitation(of space: String) -> String? { kind(named: space)?.mergekitLimitation }
@@ -178,6 +185,7 @@ enum GlobalSpace: MergeSpaceKind {
     static let keys: [String] = []
     static let mergekitLimitation: String? = nil
     static func accepts(_ method: MergeMethod) -> Bool { true }
+    static let ownMethod: MergeMethod? = nil
     static func parse(_ t: TableReader, context: SpaceContext) throws -> MergeSpaceSpec { MergeSpaceSpec(kind: name, layers: 0) }
     static func parameters(_ s: MergeSpaceSpec, method: MergeMethod, fixed: [String: RecipeValue]) -> [Parameter] {
         MergeMethodRegistry.info(method).searchable.filter { fixed[$0.name] == nil }.map {
@@ -210,6 +218,7 @@ enum FrankScaledSpace: MergeSpaceKind {
     static let vlScale = "vl_scale", expScale = "exp_scale"
     static let scaleBounds = 0.0...3.0
     static func accepts(_ method: MergeMethod) -> Bool { takesGradients(method) }
+    static let ownMethod: MergeMethod? = nil
 
     static func parse(_ t: TableReader, context: SpaceContext) throws -> MergeSpaceSpec {
         var s = MergeSpaceSpec(kind: name, layers: try context.layers())
@@ -305,6 +314,7 @@ enum PerLayerSpace: MergeSpaceKind {
     static let keys = ["layer_group", "knots"]
     static let mergekitLimitation: String? = nil
     static func accepts(_ method: MergeMethod) -> Bool { takesGradients(method) }
+    static let ownMethod: MergeMethod? = nil
 
     /// `vl_weight_3` → `vl_weight`.
     static func family(_ name: String) -> String? {
@@ -370,7 +380,8 @@ enum LayerRangeSpace: MergeSpaceKind {
     static let name = "layer_range"
     static let keys: [String] = []
     static let mergekitLimitation: String? = "mergekit has no layer-range method (it would need slices, which mergetune does not render)"
-    static func accepts(_ method: MergeMethod) -> Bool { method == .layerRange }
+    static let ownMethod: MergeMethod? = .layerRange
+    static func accepts(_ method: MergeMethod) -> Bool { method == ownMethod }
 
     static func parse(_ t: TableReader, context: SpaceContext) throws -> MergeSpaceSpec {
         for k in [RecipeKey.layerStart, RecipeKey.layerEnd] where context.fixed[k] != nil {
@@ -420,7 +431,8 @@ enum SubspaceSpace: MergeSpaceKind {
     static let keys = ["bands", "layer_group", "residual_gate", "exp_weight"]
     static let mergekitLimitation: String? = "mergekit has no SVD-band gating of a task vector (its methods weight whole tensors)"
     static let defaultBands = [4, 16, 64]
-    static func accepts(_ method: MergeMethod) -> Bool { method == .subspace }
+    static let ownMethod: MergeMethod? = .subspace
+    static func accepts(_ method: MergeMethod) -> Bool { method == ownMethod }
 
     static func parse(_ t: TableReader, context: SpaceContext) throws -> MergeSpaceSpec {
         let L: Int

@@ -55,8 +55,7 @@ enum TestbedSupport {
         let split: Split = try value(spec.split, "split", .validation)
         let metric: Metric = try value(spec.metric, "metric", .meanLogprob)
         let target: TestbedGoal = try value(spec.objective, "objective", .target)
-        let allowed = spec.space?.kind == LayerRangeSpace.name ? [MergeMethod.layerRange]
-            : spec.space?.kind == SubspaceSpace.name ? [MergeMethod.subspace] : methods
+        let allowed = MergeSpaces.ownMethod(ofSpace: spec.space?.kind).map { [$0] } ?? methods
         guard let method = MergeMethod(rawValue: spec.method ?? "task_arithmetic"), allowed.contains(method) else {
             throw SpecError(file: file, key: "\(key).method", "unknown method '\(spec.method ?? "")' (known: \(allowed.map(\.rawValue).joined(separator: ", ")))")
         }
