@@ -59,7 +59,7 @@ public final class Ledger: Sendable {
     public let staleAfter: TimeInterval
 
     /// The version of mergetune that writes ledgers (recorded in `meta`).
-    public static let writerVersion = "0.5.0"
+    public static let writerVersion = "0.6.0"
 
     /// Opens the ledger at `path`. Writable: creates it if needed and migrates it to the current
     /// schema. Read-only: never creates, migrates or writes (a ledger from an older version is

@@ -10,7 +10,7 @@ public enum OptimizerFactory {
     public static let options: [String: [String]] = [
         "random": [],
         "sobol": ["scramble"],
-        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending", "explore"],
+        "gp": ["initial_points", "candidates", "polish_starts", "hyper_starts", "pending", "explore", "noise_floor"],
         "cmaes": ["local_budget", "popsize", "sigma0", "tolx", "ipop", "fillers"],
         "pattern": ["local_budget", "initial_step", "step_tolerance", "fillers"],
         "powell": ["local_budget", "line_step", "line_tolerance", "ftol", "fillers"],
@@ -20,12 +20,15 @@ public enum OptimizerFactory {
     /// The generation of the defaults above: it grows by one each time a default changes an
     /// optimizer's trials. A study records the generation it was created with and keeps it, so
     /// a ledger written by an older mergetune resumes with the optimizers it started with.
-    public static let defaultsGeneration = 2
+    public static let defaultsGeneration = 3
 
     /// What changed, per generation: (generation that changed it, kind, option, the value before).
-    /// Generation 2 (mergetune 0.5): GP-BO explores in 30 % of its model asks (Benchmarks/sample-efficiency.md).
+    /// Generation 2 (mergetune 0.5): GP-BO explores in 30 % of its model asks. Generation 3
+    /// (mergetune 0.6): GP-BO's noise variance floor is 1e-8 instead of 1e-6
+    /// (Benchmarks/sample-efficiency.md).
     static let changedDefaults: [(generation: Int, kind: String, option: String, before: OptionValue)] = [
         (2, "gp", "explore", .number(0)),
+        (3, "gp", "noise_floor", .number(1e-6)),
     ]
 
     /// `config` with the defaults of `generation` written out where they differ from today's
@@ -66,6 +69,7 @@ public enum OptimizerFactory {
             let pending = try o.string("pending", default: s.pending.rawValue, allowed: PendingStrategy.allCases.map(\.rawValue))
             s.pending = PendingStrategy(rawValue: pending)!
             s.exploration = try o.double("explore", default: s.exploration, atLeast: 0, atMost: 1)
+            s.noiseFloor = try o.double("noise_floor", default: s.noiseFloor, atLeast: 1e-12, atMost: 1)
             return GPBO(dimension: dimension, seed: seed, settings: s)
         case "parego":
             var s = ParEGOSettings(dimension: dimension)

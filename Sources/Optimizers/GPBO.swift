@@ -11,8 +11,11 @@ public struct GPBOSettings: Sendable, Equatable {
     public var polishStarts = 2
     /// Fixed hyperparameter starts besides the warm start (`hyper_starts`).
     public var hyperStarts = 2
-    /// Noise variance floor, in standardized score units.
-    public var noiseFloor = 1e-6
+    /// Noise variance floor, in standardized score units (`noise_floor`). The objectives are
+    /// deterministic, so the floor only keeps the covariance factorable; at 1e-6 (generations 1
+    /// and 2) the model blurred the top of a basin, so that its polish stalled and it kept
+    /// returning to its best point (Benchmarks/sample-efficiency.md).
+    public var noiseFloor = 1e-8
     /// How pending trials enter the model (`pending`).
     public var pending = PendingStrategy.defaultStrategy
     /// Share of model asks that explore instead of maximizing log EI (`explore`): such an ask

@@ -20,6 +20,7 @@ struct SampleEfficiencyBench: ParsableCommand {
     @Option(help: "Label of the runs in the CSV.") var label = "mergetune-gp"
     @Option(help: "Only these landscapes (comma-separated names; default all).") var landscapes = ""
     @Option(help: "CSV of every run to write.") var csv: String
+    @Option(help: "CSV of every evaluation to write (landscape, seed, trial, unit point, score), for diagnosis.") var trace: String?
 
     func run() throws {
         try BLAS.pinThreads()
@@ -29,7 +30,7 @@ struct SampleEfficiencyBench: ParsableCommand {
         for item in options.split(separator: ",") {
             let kv = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard kv.count == 2 else { throw ValidationError("--options: expected key=value, got \(item)") }
-            opts[kv[0]] = Double(kv[1]).map { .number($0) } ?? .string(kv[1])
+            opts[kv[0]] = kv[1] == "true" ? .bool(true) : kv[1] == "false" ? .bool(false) : Double(kv[1]).map { .number($0) } ?? .string(kv[1])
         }
         let config = OptimizerConfig(kind: kind, options: opts)
         let only = Set(landscapes.split(separator: ",").map { "\($0).csv" })
@@ -37,6 +38,7 @@ struct SampleEfficiencyBench: ParsableCommand {
             .filter { $0.hasSuffix(".csv") && (only.isEmpty || only.contains($0)) }.sorted()
         guard !files.isEmpty else { throw ValidationError("--suite \(suite): no .csv files") }
         var lines = ["landscape,optimizer,seed,budget,best,median_ask_ms,surrogate_min,surrogate_max"]
+        var traced = ["landscape,seed,trial,unit_point,score,gp_theta"]
         for file in files {
             let l = try Landscape.load(URL(fileURLWithPath: suite).appendingPathComponent(file))
             let space = try SearchSpace(zip(l.parameterNames, l.bounds).map { Parameter(name: $0, lower: $1.lowerBound, upper: $1.upperBound) })
@@ -57,10 +59,15 @@ struct SampleEfficiencyBench: ParsableCommand {
                     let t0 = cpuMilliseconds()
                     let u = try opt.ask()
                     let ms = cpuMilliseconds() - t0
+                    // GP-BO's θ of this ask (log length scales, log signal variance, log excess noise).
+                    let theta = trace == nil ? "" : (opt as? GPBO)?.lastTheta.map { $0.map { String(format: "%.3f", $0) }.joined(separator: " ") } ?? ""
                     // The model's asks: after GP-BO's design (initial_points, default 2d + 1).
                     if i >= design { asks.append(ms) }
                     let v = rbf(space.fromUnit(u.map { min(1, max(0, $0)) }))
                     try opt.tell(i, v)
+                    if trace != nil {
+                        traced.append("\(name),\(seed),\(i),\(u.map { "\($0)" }.joined(separator: " ")),\(v),\(theta)")
+                    }
                     best = max(best, v)
                 }
                 let hi = max(e.maximum, best)
@@ -71,6 +78,7 @@ struct SampleEfficiencyBench: ParsableCommand {
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
         print("wrote \(csv)")
+        if let trace { try (traced.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8) }
     }
 
     private func cpuMilliseconds() -> Double {

@@ -39,7 +39,7 @@ struct LedgerV5Tests {
         #expect(trials.count == 1 && trials[0].fidelity == nil && trials[0].cost == nil)
         #expect(trials[0].askSeq == 0 && trials[0].tellSeq == 1 && trials[0].value == 0.25)
         let version = try ledger.pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'written_by'") }
-        #expect(version == Ledger.writerVersion && Ledger.writerVersion == "0.5.0")
+        #expect(version == Ledger.writerVersion && Ledger.writerVersion == "0.6.0")
         // A v5 trial keeps its fidelity and cost through the writer's fast path.
         _ = try ledger.claimStudy(1)
         try ledger.write(study: 1) { w in

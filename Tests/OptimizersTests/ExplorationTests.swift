@@ -28,18 +28,21 @@ import MergetuneNumerics
         #expect(GPBOSettings(dimension: 3).exploration == 0.3)
     }
 
-    /// Generation 1 (before mergetune 0.5) is GP-BO without exploration; an option the config sets
-    /// itself wins; other kinds and today's generation are left alone.
+    /// Generation 1 (before mergetune 0.5) is GP-BO without exploration and with the 1e-6 noise
+    /// floor, generation 2 (0.5) the floor only; an option the config sets itself wins; other
+    /// kinds and today's generation are left alone.
     @Test func defaultsGenerations() {
         let gp = OptimizerConfig(kind: "gp")
-        #expect(OptimizerFactory.config(gp, defaultsGeneration: 1).options == ["explore": .number(0)])
+        #expect(OptimizerFactory.defaultsGeneration == 3)
+        #expect(OptimizerFactory.config(gp, defaultsGeneration: 1).options == ["explore": .number(0), "noise_floor": .number(1e-6)])
+        #expect(OptimizerFactory.config(gp, defaultsGeneration: 2).options == ["noise_floor": .number(1e-6)])
         #expect(OptimizerFactory.config(gp, defaultsGeneration: OptimizerFactory.defaultsGeneration) == gp)
-        let own = OptimizerConfig(kind: "gp", options: ["explore": .number(0.5)])
+        let own = OptimizerConfig(kind: "gp", options: ["explore": .number(0.5), "noise_floor": .number(1e-4)])
         #expect(OptimizerFactory.config(own, defaultsGeneration: 1) == own)
         #expect(OptimizerFactory.config(OptimizerConfig(kind: "cmaes"), defaultsGeneration: 1) == OptimizerConfig(kind: "cmaes"))
     }
 
-    /// Generation 1's GP-BO is exactly `explore = 0`, and differs from today's default.
+    /// Generation 1's GP-BO is exactly `explore = 0` with the 1e-6 floor, and differs from today's default.
     @Test func generationOneIsNoExploration() throws {
         func run(_ c: OptimizerConfig) throws -> [[Double]] {
             let opt = try OptimizerFactory.make(c, dimension: 2, budget: 25, seed: 7)
@@ -50,7 +53,7 @@ import MergetuneNumerics
             }
         }
         let old = try run(OptimizerFactory.config(OptimizerConfig(kind: "gp"), defaultsGeneration: 1))
-        #expect(old == (try run(OptimizerConfig(kind: "gp", options: ["explore": .number(0)]))))
+        #expect(old == (try run(OptimizerConfig(kind: "gp", options: ["explore": .number(0), "noise_floor": .number(1e-6)]))))
         #expect(old != (try run(OptimizerConfig(kind: "gp"))))
     }
 

@@ -24,7 +24,7 @@ import Optimizers
         #expect(s.optimizerDefaults == OptimizerFactory.defaultsGeneration)
         #expect(s.optimizerConfig(s.optimizers[0]) == OptimizerConfig(kind: "gp"))
         let old = try Self.spec("optimizer_defaults = 1")
-        #expect(old.optimizerConfig(old.optimizers[0]).options == ["explore": .number(0)])
+        #expect(old.optimizerConfig(old.optimizers[0]).options == ["explore": .number(0), "noise_floor": .number(1e-6)])
         #expect(old.sameStudy(as: s))
     }
 
@@ -43,7 +43,7 @@ import Optimizers
         #expect(!json.contains("optimizerDefaults"))
         let back = try StudySpec.fromJSON(json)
         #expect(back.optimizerDefaults == nil && back.optimizerDefaultsGeneration == 1)
-        #expect(back.optimizerConfig(back.optimizers[0]).options == ["explore": .number(0)])
+        #expect(back.optimizerConfig(back.optimizers[0]).options == ["explore": .number(0), "noise_floor": .number(1e-6)])
     }
 }
 
